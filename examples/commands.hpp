@@ -1,0 +1,17 @@
+#pragma once
+// The famx command-line tool's subcommands: each takes its arguments (after the command name),
+// prints to stdout, and returns the process exit code.
+
+#include <span>
+#include <string_view>
+
+namespace famx_cli {
+
+using args = std::span<const std::string_view>;
+
+// famx demo: the tour on embedded data (quantization round trip, kernel dispatch, ...).
+int demo(args a);
+// famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
+int quant_demo(args a);
+
+}  // namespace famx_cli

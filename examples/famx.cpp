@@ -1,0 +1,38 @@
+// The famx command: asks the library questions from a shell. `famx help` lists the commands.
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace {
+
+struct command {
+  std::string_view name, usage, summary;
+  int (*run)(famx_cli::args);
+};
+
+constexpr command commands[] = {
+    {"demo", "famx demo", "run the tour on embedded data", famx_cli::demo},
+    {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
+     famx_cli::quant_demo},
+};
+
+int help() {
+  std::puts("famx: LLM model families, sharding and quantized kernels.\n\nCommands:");
+  for (const auto& c : commands) std::printf("  %-40s %s\n", c.usage.data(), c.summary.data());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") return help();
+  for (const auto& c : commands)
+    if (c.name == args[0]) return c.run(famx_cli::args(args).subspan(1));
+  std::fprintf(stderr, "famx: unknown command '%s' (expected one of:", args[0].data());
+  for (const auto& c : commands) std::fprintf(stderr, " %s", c.name.data());
+  std::fprintf(stderr, ")\n");
+  return 2;
+}

@@ -1,0 +1,85 @@
+// <famx/kernels.hpp>: every famx SIMD kernel, with Highway runtime dispatch to the best target.
+// Deliberately no include guard: Highway's foreach_target.h re-includes this file once per target.
+//
+// Modes:
+//  - header-only (default): this header compiles the kernels for every target in the including
+//    translation unit (about 6 s of compile time per TU). It must come before <hwy/highway.h>.
+//  - compile once: FAMX_EXTERN_KERNELS makes this header declare the kernels only, and exactly one
+//    TU defines FAMX_IMPLEMENT_KERNELS too (the CMake helper famx_add_kernels() does both).
+// If the including TU already runs foreach_target.h itself, the kernels join its passes.
+
+#include "famx/quant/matmul.hpp"
+
+#if (!defined(FAMX_EXTERN_KERNELS) || defined(FAMX_IMPLEMENT_KERNELS)) && !defined(FAMX_KERNELS_HPP_ONCE_)
+
+#ifndef HIGHWAY_HWY_FOREACH_TARGET_H_
+#ifdef HWY_HIGHWAY_INCLUDED
+#error "Include <famx/kernels.hpp> before <hwy/highway.h> (or run foreach_target.h yourself first)."
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "famx/kernels.hpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#endif
+
+#include <hwy/highway.h>
+
+#include "famx/core/target-inl.hpp"
+#include "famx/quant/matvec-inl.hpp"
+#include "famx/quant/qmv-inl.hpp"
+
+#if HWY_ONCE
+#define FAMX_KERNELS_HPP_ONCE_
+
+namespace famx {
+inline namespace FAMX_ABI {
+
+HWY_EXPORT(QmvF32);
+HWY_EXPORT(QmvBF16);
+HWY_EXPORT(QmmF32);
+HWY_EXPORT(QmmBF16);
+HWY_EXPORT(MatvecF32);
+HWY_EXPORT(KernelTarget);
+
+FAMX_KERNEL_LINKAGE const char* kernel_target() { return HWY_DYNAMIC_DISPATCH(KernelTarget)(); }
+
+}  // namespace FAMX_ABI
+
+namespace quant {
+inline namespace FAMX_ABI {
+
+FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const float> x, std::span<float> y,
+                             const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), 1, "qmv");
+  HWY_DYNAMIC_DISPATCH(QmvF32)(w, x.data(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const bf16> x, std::span<float> y,
+                             const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), 1, "qmv");
+  HWY_DYNAMIC_DISPATCH(QmvBF16)(w, x.data(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                             std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmF32)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
+                             std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmBF16)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, std::span<float> y,
+                                const parallel& par) {
+  detail::check_matvec_args(w, x.size(), y.size());
+  if (w.dims[0] != 0 && w.dims[1] != 0) HWY_DYNAMIC_DISPATCH(MatvecF32)(w, x.data(), y.data(), par);
+}
+
+}  // namespace FAMX_ABI
+}  // namespace quant
+}  // namespace famx
+
+#endif  // HWY_ONCE
+#endif  // kernels compiled in this TU

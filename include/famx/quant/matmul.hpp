@@ -1,0 +1,91 @@
+#pragma once
+// The quantized and dense matrix products an engine calls in its hot loop (declarations and
+// argument checks; the SIMD code is in qmv-inl.hpp / matvec-inl.hpp, compiled through
+// <famx/kernels.hpp>). Include <famx/kernels.hpp> to call them.
+//
+// Every function checks its arguments and throws famx::error on a size or dtype mismatch; it never
+// reads out of bounds. Outputs are f32. The optional `parallel` hook splits rows across threads.
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "famx/core/config.hpp"
+#include "famx/core/dtype.hpp"
+#include "famx/core/error.hpp"
+#include "famx/core/parallel.hpp"
+#include "famx/core/tensor.hpp"
+#include "famx/quant/qmatrix.hpp"
+
+#if defined(FAMX_EXTERN_KERNELS) || defined(FAMX_IMPLEMENT_KERNELS)
+#define FAMX_KERNEL_LINKAGE
+#else
+#define FAMX_KERNEL_LINKAGE inline
+#endif
+
+namespace famx {
+inline namespace FAMX_ABI {
+// Name of the SIMD target the kernels dispatch to now ("AVX3", "AVX2", "SSE4", "SCALAR", ...).
+FAMX_KERNEL_LINKAGE const char* kernel_target();
+}  // namespace FAMX_ABI
+
+namespace quant {
+inline namespace FAMX_ABI {
+
+// y = W x for one token: W [rows, cols] quantized, x [cols], y [rows].
+FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const float> x, std::span<float> y,
+                             const parallel& par = {});
+// y = W x with bf16 activations (widened exactly to f32).
+FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const bf16> x, std::span<float> y,
+                             const parallel& par = {});
+// Y = X W^T for m tokens: x [m, cols] row-major, y [m, rows].
+FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                             std::span<float> y, const parallel& par = {});
+// Y = X W^T with bf16 activations.
+FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
+                             std::span<float> y, const parallel& par = {});
+// y = W x for a dense f32 or bf16 W [rows, cols] (rank 2, unit inner stride).
+FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, std::span<float> y,
+                                const parallel& par = {});
+
+}  // namespace FAMX_ABI
+}  // namespace quant
+
+namespace quant::detail {
+
+inline std::string size_str(std::size_t n) { return std::to_string(n) + " elements"; }
+
+// Throws unless w is usable and x, y hold m*cols and m*rows elements.
+inline void check_qmm_args(const qmatrix_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
+                           const char* fn) {
+  const std::string f(fn);
+  if (auto r = validate(w.format, f + ".w"); !r) throw r.err();
+  if (w.packed == nullptr || w.scales == nullptr || w.biases == nullptr)
+    throw error(errc::invalid_value, f + ".w", "a null data pointer", "packed, scales and biases set");
+  if (w.cols == 0 || w.cols % static_cast<std::size_t>(w.format.group_size) != 0)
+    throw error(errc::not_divisible, f + ".w.cols", std::to_string(w.cols),
+                "a positive multiple of the group size " + std::to_string(w.format.group_size));
+  if (w.scale_type != dtype::f32 && w.scale_type != dtype::f16 && w.scale_type != dtype::bf16)
+    throw error(errc::wrong_type, f + ".w.scale_type", std::string(to_string(w.scale_type)), "f32, f16 or bf16");
+  if (w.packed_stride < w.format.packed_words(w.cols) || w.scale_stride < w.groups())
+    throw error(errc::out_of_bounds, f + ".w", "row strides shorter than a row", "strides >= the row size");
+  if (x_size != m * w.cols)
+    throw error(errc::shape_mismatch, f + ".x", size_str(x_size), size_str(m * w.cols) + " (m * cols)");
+  if (y_size != m * w.rows)
+    throw error(errc::shape_mismatch, f + ".y", size_str(y_size), size_str(m * w.rows) + " (m * rows)");
+}
+
+// Throws unless w is a rank-2 f32/bf16 matrix with unit inner stride and x, y fit it.
+inline void check_matvec_args(const tensor_view& w, std::size_t x_size, std::size_t y_size) {
+  if (w.type != dtype::f32 && w.type != dtype::bf16)
+    throw error(errc::wrong_type, "matvec.w", std::string(to_string(w.type)), "f32 or bf16 weights");
+  if (w.dims.rank() != 2 || w.strides[1] != 1 || w.strides[0] < w.dims[1])
+    throw error(errc::shape_mismatch, "matvec.w", to_string(w.dims), "a rank-2 matrix with contiguous rows");
+  if (x_size != static_cast<std::size_t>(w.dims[1]))
+    throw error(errc::shape_mismatch, "matvec.x", size_str(x_size), size_str(static_cast<std::size_t>(w.dims[1])));
+  if (y_size != static_cast<std::size_t>(w.dims[0]))
+    throw error(errc::shape_mismatch, "matvec.y", size_str(y_size), size_str(static_cast<std::size_t>(w.dims[0])));
+}
+
+}  // namespace quant::detail
+}  // namespace famx

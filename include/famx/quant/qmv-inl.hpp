@@ -1,0 +1,493 @@
+// Per-target quantized matrix-vector (qmv) and matrix-matrix (qmm) products on MLX affine weights.
+// Re-included once per Highway target by <famx/kernels.hpp>: include that header, not this one.
+//
+// Numerics (all targets): accumulation in fp32. Each group g of a row yields the partial
+//   p_g = s_g * sum_j(q_j * x_j) + b_g * sum_j(x_j)
+// and the row's result is tree_sum(p_0 .. p_{G-1}) (famx/core/tree_sum.hpp), so a row-parallel
+// split over a power-of-two number of ranks reproduces the unsplit result bit for bit.
+// How one group's dot product is summed depends on the lane count, so targets agree to rounding,
+// not bitwise.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include <hwy/aligned_allocator.h>
+
+#include "famx/core/config.hpp"
+#include "famx/core/dtype.hpp"
+#include "famx/core/parallel.hpp"
+#include "famx/core/tree_sum.hpp"
+#include "famx/quant/pack.hpp"
+#include "famx/quant/qmatrix.hpp"
+
+#include <hwy/highway.h>
+
+#if defined(FAMX_QUANT_QMV_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef FAMX_QUANT_QMV_INL_H_
+#undef FAMX_QUANT_QMV_INL_H_
+#else
+#define FAMX_QUANT_QMV_INL_H_
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace famx {
+inline namespace FAMX_ABI {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Scratch slots: 0-1 belong to the row workers, 2-3 to a call's prep (sx, permuted x), 4 to a
+// widened bf16 input; the calling thread is also a worker, so the sets must not overlap.
+enum ScratchSlot : int { kSlotWork0 = 0, kSlotWork1 = 1, kSlotSx = 2, kSlotXp = 3, kSlotInput = 4 };
+
+// A per-thread, per-slot scratch buffer of at least n floats (grows, never shrinks).
+inline float* ScratchFloats(int slot, std::size_t n) {
+  struct Buffer {
+    hwy::AlignedFreeUniquePtr<float[]> p;
+    std::size_t n = 0;
+  };
+  static thread_local Buffer buffers[5];
+  Buffer& b = buffers[slot];
+  if (b.n < n) {
+    b.p = hwy::AllocateAligned<float>(n);
+    b.n = n;
+  }
+  return b.p.get();
+}
+
+// Loads N scale (or bias) values of type ScaleT as f32.
+template <class DF, class ScaleT>
+HWY_INLINE hn::Vec<DF> LoadScales(DF df, const ScaleT* HWY_RESTRICT p) {
+  if constexpr (std::is_same_v<ScaleT, float>) {
+    return hn::LoadU(df, p);
+  } else if constexpr (std::is_same_v<ScaleT, bf16>) {
+    const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+    return hn::PromoteTo(df, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(p)));
+  } else {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  }
+}
+
+template <class ScaleT>
+HWY_INLINE float ScaleToF32(ScaleT v) {
+  if constexpr (std::is_same_v<ScaleT, float>) {
+    return v;
+  } else {
+    return v.to_float();
+  }
+}
+
+// Per-call state shared by all threads of one qmv call.
+struct QmvCall {
+  const quant::qmatrix_view* w;
+  const float* xp;  // x in the layout the phase-A kernel reads (see PrepPow2 / generic: plain x)
+  const float* sx;  // per-group sums of x, [groups]
+  std::size_t chunks;  // vectors of words per row (power-of-two bits path)
+  float* y;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Power-of-two bit widths (2, 4, 8): codes are extracted in place from whole words.
+//
+// A vector of N words covers N*kPer codes; lane l holds word l. Code j of every word is
+// `word & (mask << kBits*j)` = q * 2^(kBits*j), exact in fp32, so x is pre-scaled by 2^-(kBits*j)
+// once per call and the product is q*x exactly as in natural order. The top code uses a shift
+// (its masked value would not fit a signed lane).
+
+// xp[(c*kPer + j)*N + l] = x[(c*N + l)*kPer + j] * 2^-(kBits*j) (top j unscaled), zero past cols.
+template <int kBits>
+inline void PrepPow2(const float* HWY_RESTRICT x, std::size_t cols, std::size_t N, std::size_t chunks,
+                     float* HWY_RESTRICT xp) {
+  constexpr std::size_t kPer = 32 / kBits;
+  float pre[kPer];
+  for (std::size_t j = 0; j < kPer; ++j)
+    pre[j] = j + 1 < kPer ? 1.0f / static_cast<float>(1u << (kBits * j)) : 1.0f;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    for (std::size_t l = 0; l < N; ++l) {
+      const std::size_t base = (c * N + l) * kPer;
+      float* out = xp + c * kPer * N + l;
+      if (base < cols) {
+        for (std::size_t j = 0; j < kPer; ++j) out[j * N] = x[base + j] * pre[j];
+      } else {
+        for (std::size_t j = 0; j < kPer; ++j) out[j * N] = 0.0f;
+      }
+    }
+  }
+}
+
+// Per-lane partial dot products of one chunk (N words) of four rows: a_r[l] = sum_j q*x.
+template <int kBits, class DF>
+HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<hn::RebindToUnsigned<DF>> w1,
+                          hn::Vec<hn::RebindToUnsigned<DF>> w2, hn::Vec<hn::RebindToUnsigned<DF>> w3,
+                          const float* HWY_RESTRICT xp, float* HWY_RESTRICT a0, float* HWY_RESTRICT a1,
+                          float* HWY_RESTRICT a2, float* HWY_RESTRICT a3) {
+  constexpr int kPer = 32 / kBits;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const std::size_t N = hn::Lanes(df);
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+  HWY_UNROLL(16)
+  for (int j = 0; j < kPer - 1; ++j) {
+    const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
+    const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
+    acc0 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w0, m))), xj, acc0);
+    acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w1, m))), xj, acc1);
+    acc2 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w2, m))), xj, acc2);
+    acc3 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w3, m))), xj, acc3);
+  }
+  const auto xl = hn::Load(df, xp + static_cast<std::size_t>(kPer - 1) * N);
+  acc0 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w0))), xl, acc0);
+  acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w1))), xl, acc1);
+  acc2 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w2))), xl, acc2);
+  acc3 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w3))), xl, acc3);
+  hn::Store(acc0, df, a0);
+  hn::Store(acc1, df, a1);
+  hn::Store(acc2, df, a2);
+  hn::Store(acc3, df, a3);
+}
+
+// Sums aligned segments of `seg` lanes of `nv` consecutive vectors in place: afterwards the first
+// nv*N/seg floats of a are the segment sums, in (vector, segment) order. nv must be a multiple of
+// seg. Each level adds adjacent lane pairs, so a segment's sum is a fixed pairwise tree.
+template <class DF>
+HWY_INLINE void SegmentSums(DF df, float* HWY_RESTRICT a, std::size_t nv, std::size_t seg) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)df, (void)a, (void)nv, (void)seg;
+#else
+  const std::size_t N = hn::Lanes(df);
+  for (std::size_t width = 1; width < seg; width *= 2, nv /= 2) {
+    for (std::size_t i = 0; i < nv / 2; ++i) {
+      const auto lo = hn::Load(df, a + 2 * i * N);
+      const auto hi = hn::Load(df, a + (2 * i + 1) * N);
+      hn::Store(hn::Add(ConcatEven(df, hi, lo), ConcatOdd(df, hi, lo)), df, a + i * N);
+    }
+  }
+#endif
+}
+
+// p[g] = s[g] * d[g] + b[g] * sx[g] for g < G, vectorized.
+template <class DF, class ScaleT>
+HWY_INLINE void GroupPartials(DF df, const ScaleT* HWY_RESTRICT s, const ScaleT* HWY_RESTRICT b,
+                              const float* HWY_RESTRICT d, const float* HWY_RESTRICT sx, std::size_t G,
+                              float* HWY_RESTRICT p) {
+  const std::size_t N = hn::Lanes(df);
+  std::size_t g = 0;
+  for (; g + N <= G; g += N) {
+    const auto v = hn::MulAdd(LoadScales(df, s + g), hn::LoadU(df, d + g),
+                              hn::Mul(LoadScales(df, b + g), hn::LoadU(df, sx + g)));
+    hn::StoreU(v, df, p + g);
+  }
+  for (; g < G; ++g) p[g] = ScaleToF32(s[g]) * d[g] + ScaleToF32(b[g]) * sx[g];
+}
+
+// Rows [r0, r1) of y = W x, power-of-two bits.
+template <int kBits, class ScaleT>
+inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const std::size_t N = hn::Lanes(df);
+  const quant::qmatrix_view& w = *call.w;
+  constexpr std::size_t kPer = 32 / kBits;
+  const std::size_t words = w.format.packed_words(w.cols);
+  const std::size_t gw = w.format.group_words();
+  const std::size_t G = w.groups();
+  const std::size_t chunks = call.chunks;
+  const std::size_t seg = std::min(N, gw);              // lanes per segment
+  const std::size_t segs_per_vec = N / seg;             // segments per stored vector
+  const std::size_t segs_per_group = gw / seg;          // segments summed into one group
+  const std::size_t nv = (4 * chunks + seg - 1) / seg * seg;  // stored vectors, padded
+  float* a = ScratchFloats(kSlotWork0, nv * N);
+  float* d = ScratchFloats(kSlotWork1, 5 * G);
+  float* p = d + 4 * G;
+  const auto* scales = static_cast<const ScaleT*>(w.scales);
+  const auto* biases = static_cast<const ScaleT*>(w.biases);
+  const std::size_t full = words / N;  // chunks without a tail
+
+  alignas(64) std::uint32_t tail[4][HWY_MAX_BYTES / 4];
+  for (std::size_t rb = r0; rb < r1; rb += 4) {
+    const std::size_t nr = std::min<std::size_t>(4, r1 - rb);
+    const std::uint32_t* rows[4];
+    for (std::size_t i = 0; i < 4; ++i) rows[i] = w.row(rb + std::min(i, nr - 1));
+    for (std::size_t c = 0; c < full; ++c) {
+      ChunkDot4<kBits>(df, hn::LoadU(du, rows[0] + c * N), hn::LoadU(du, rows[1] + c * N),
+                       hn::LoadU(du, rows[2] + c * N), hn::LoadU(du, rows[3] + c * N),
+                       call.xp + c * kPer * N, a + (0 * chunks + c) * N, a + (1 * chunks + c) * N,
+                       a + (2 * chunks + c) * N, a + (3 * chunks + c) * N);
+    }
+    if (full < chunks) {  // the last, partial chunk: zero-padded copies of the tail words
+      const std::size_t left = words - full * N;
+      for (std::size_t i = 0; i < 4; ++i) {
+        std::memset(tail[i], 0, N * sizeof(std::uint32_t));
+        std::memcpy(tail[i], rows[i] + full * N, left * sizeof(std::uint32_t));
+      }
+      ChunkDot4<kBits>(df, hn::Load(du, tail[0]), hn::Load(du, tail[1]), hn::Load(du, tail[2]),
+                       hn::Load(du, tail[3]), call.xp + full * kPer * N, a + (0 * chunks + full) * N,
+                       a + (1 * chunks + full) * N, a + (2 * chunks + full) * N, a + (3 * chunks + full) * N);
+    }
+    std::fill(a + 4 * chunks * N, a + nv * N, 0.0f);
+    SegmentSums(df, a, nv, seg);
+    for (std::size_t i = 0; i < nr; ++i) {
+      const float* sums = a + i * chunks * segs_per_vec;
+      float* di = d + i * G;
+      if (segs_per_group == 1) {
+        std::memcpy(di, sums, G * sizeof(float));
+      } else {
+        for (std::size_t g = 0; g < G; ++g) {
+          float t = 0;
+          for (std::size_t k = 0; k < segs_per_group; ++k) t += sums[g * segs_per_group + k];
+          di[g] = t;
+        }
+      }
+      const std::size_t r = rb + i;
+      GroupPartials(df, scales + r * w.scale_stride, biases + r * w.scale_stride, di, call.sx, G, p);
+      call.y[r] = tree_sum(p, G);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Any bit width (3, 5, 6 and the others): codes are decoded per group into floats, then dotted.
+
+// Decodes the gs codes of one group (starting word-aligned at `row`) into q.
+inline void DecodeGroup(const std::uint32_t* HWY_RESTRICT row, int bits, std::size_t gs,
+                        float* HWY_RESTRICT q) {
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(row);
+  const std::uint64_t mask = (1u << bits) - 1u;
+  for (std::size_t k = 0; k < gs; k += 8) {  // 8 codes fill exactly `bits` bytes
+    std::uint64_t window = 0;
+    std::memcpy(&window, bytes + k / 8 * static_cast<std::size_t>(bits), static_cast<std::size_t>(bits));
+    for (std::size_t i = 0; i < 8; ++i)
+      q[k + i] = static_cast<float>((window >> (i * static_cast<std::size_t>(bits))) & mask);
+  }
+}
+
+// Sum of q[i] * x[i] over one group (gs is a multiple of 32), lanes then a full reduction.
+template <class DF>
+HWY_INLINE float GroupDot(DF df, const float* HWY_RESTRICT q, const float* HWY_RESTRICT x, std::size_t gs) {
+  const std::size_t N = hn::Lanes(df);
+  auto acc = hn::Zero(df);
+  for (std::size_t k = 0; k < gs; k += N) acc = hn::MulAdd(hn::LoadU(df, q + k), hn::LoadU(df, x + k), acc);
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
+template <class ScaleT>
+inline void QmvRowsGeneric(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  const hn::ScalableTag<float> df;
+  const quant::qmatrix_view& w = *call.w;
+  const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
+  const std::size_t gw = w.format.group_words();
+  float* q = ScratchFloats(kSlotWork0, gs);
+  float* d = ScratchFloats(kSlotWork1, 2 * G);
+  float* p = d + G;
+  const auto* scales = static_cast<const ScaleT*>(w.scales);
+  const auto* biases = static_cast<const ScaleT*>(w.biases);
+  for (std::size_t r = r0; r < r1; ++r) {
+    for (std::size_t g = 0; g < G; ++g) {
+      DecodeGroup(w.row(r) + g * gw, w.format.bits, gs, q);
+      d[g] = GroupDot(df, q, call.xp + g * gs, gs);
+    }
+    GroupPartials(df, scales + r * w.scale_stride, biases + r * w.scale_stride, d, call.sx, G, p);
+    call.y[r] = tree_sum(p, G);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points.
+
+template <class ScaleT>
+inline void QmvRows(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  switch (call.w->format.bits) {
+    case 2: return QmvRowsPow2<2, ScaleT>(call, r0, r1);
+    case 4: return QmvRowsPow2<4, ScaleT>(call, r0, r1);
+    case 8: return QmvRowsPow2<8, ScaleT>(call, r0, r1);
+    default: return QmvRowsGeneric<ScaleT>(call, r0, r1);
+  }
+}
+
+// y = W x (x already f32). Arguments were checked by the caller.
+inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                       const parallel& par) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
+  const int bits = w.format.bits;
+  const bool pow2 = bits == 2 || bits == 4 || bits == 8;
+  const std::size_t words = w.format.packed_words(w.cols);
+  const std::size_t chunks = (words + N - 1) / N;
+  // The prep buffers live on the calling thread and are only read by the workers.
+  float* sx = ScratchFloats(kSlotSx, G);
+  float* xp = pow2 ? ScratchFloats(kSlotXp, chunks * N * (32 / static_cast<std::size_t>(bits))) : nullptr;
+  for (std::size_t g = 0; g < G; ++g) {
+    float t = 0;
+    for (std::size_t k = 0; k < gs; ++k) t += x[g * gs + k];
+    sx[g] = t;
+  }
+  if (bits == 2) PrepPow2<2>(x, w.cols, N, chunks, xp);
+  if (bits == 4) PrepPow2<4>(x, w.cols, N, chunks, xp);
+  if (bits == 8) PrepPow2<8>(x, w.cols, N, chunks, xp);
+  const QmvCall call{&w, pow2 ? xp : x, sx, chunks, y};
+  const std::size_t per = workers_rows(w.rows, par.workers);
+  const std::size_t n_chunks = (w.rows + per - 1) / per;
+  par.for_each(n_chunks, [&](std::size_t i) {
+    const std::size_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
+    switch (w.scale_type) {
+      case dtype::f32: return QmvRows<float>(call, r0, r1);
+      case dtype::f16: return QmvRows<f16>(call, r0, r1);
+      default: return QmvRows<bf16>(call, r0, r1);
+    }
+  });
+}
+
+// Widens bf16 x into a scratch f32 buffer.
+inline const float* WidenBF16(const bf16* HWY_RESTRICT x, std::size_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::bfloat16_t, decltype(df)> dbf;
+  const std::size_t N = hn::Lanes(df);
+  float* out = ScratchFloats(kSlotInput, n);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(x + i))), df, out + i);
+  for (; i < n; ++i) out[i] = x[i].to_float();
+  return out;
+}
+
+inline void QmvF32(const quant::qmatrix_view& w, const float* x, float* y, const parallel& par) {
+  QmvF32Impl(w, x, y, par);
+}
+
+inline void QmvBF16(const quant::qmatrix_view& w, const bf16* x, float* y, const parallel& par) {
+  QmvF32Impl(w, WidenBF16(x, w.cols), y, par);
+}
+
+// ---------------------------------------------------------------------------------------------
+// qmm: Y[m, :] = W X[m, :] for M tokens. Weights are dequantized once per block of 2N rows into a
+// transposed f32 panel, then a 4-token x 2N-row register tile accumulates one group at a time;
+// group tiles are combined with the same halving tree as qmv.
+
+// panel[k * nb + i] = s*q + b for rows n0 + i (i < nb; rows past the end are zero).
+template <class ScaleT>
+inline void DequantPanel(const quant::qmatrix_view& w, std::size_t n0, std::size_t nb, float* HWY_RESTRICT panel,
+                         float* HWY_RESTRICT q) {
+  const std::size_t K = w.cols, gs = static_cast<std::size_t>(w.format.group_size);
+  const std::size_t gw = w.format.group_words();
+  const auto* scales = static_cast<const ScaleT*>(w.scales);
+  const auto* biases = static_cast<const ScaleT*>(w.biases);
+  for (std::size_t i = 0; i < nb; ++i) {
+    const std::size_t r = n0 + i;
+    if (r >= w.rows) {
+      for (std::size_t k = 0; k < K; ++k) panel[k * nb + i] = 0.0f;
+      continue;
+    }
+    for (std::size_t g = 0; g < w.groups(); ++g) {
+      DecodeGroup(w.row(r) + g * gw, w.format.bits, gs, q);
+      const float s = ScaleToF32(scales[r * w.scale_stride + g]);
+      const float b = ScaleToF32(biases[r * w.scale_stride + g]);
+      for (std::size_t k = 0; k < gs; ++k) panel[(g * gs + k) * nb + i] = s * q[k] + b;
+    }
+  }
+}
+
+// out[t * nb + i] = sum over k in one group of x_t[k] * panel[k * nb + i], for 4 tokens t.
+template <class DF>
+HWY_INLINE void TileGroup(DF df, const float* HWY_RESTRICT x0, const float* HWY_RESTRICT x1,
+                          const float* HWY_RESTRICT x2, const float* HWY_RESTRICT x3,
+                          const float* HWY_RESTRICT panel, std::size_t gs, float* HWY_RESTRICT out) {
+  const std::size_t N = hn::Lanes(df), nb = 2 * N;
+  auto c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
+  auto c20 = hn::Zero(df), c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df);
+  for (std::size_t k = 0; k < gs; ++k) {
+    const auto w0 = hn::Load(df, panel + k * nb), w1 = hn::Load(df, panel + k * nb + N);
+    const auto a0 = hn::Set(df, x0[k]), a1 = hn::Set(df, x1[k]);
+    const auto a2 = hn::Set(df, x2[k]), a3 = hn::Set(df, x3[k]);
+    c00 = hn::MulAdd(a0, w0, c00);
+    c01 = hn::MulAdd(a0, w1, c01);
+    c10 = hn::MulAdd(a1, w0, c10);
+    c11 = hn::MulAdd(a1, w1, c11);
+    c20 = hn::MulAdd(a2, w0, c20);
+    c21 = hn::MulAdd(a2, w1, c21);
+    c30 = hn::MulAdd(a3, w0, c30);
+    c31 = hn::MulAdd(a3, w1, c31);
+  }
+  hn::Store(c00, df, out);
+  hn::Store(c01, df, out + N);
+  hn::Store(c10, df, out + nb);
+  hn::Store(c11, df, out + nb + N);
+  hn::Store(c20, df, out + 2 * nb);
+  hn::Store(c21, df, out + 2 * nb + N);
+  hn::Store(c30, df, out + 3 * nb);
+  hn::Store(c31, df, out + 3 * nb + N);
+}
+
+// The tile of groups [g0, g0 + ng) summed in the halving tree; `stack` holds one tile per level.
+template <class DF>
+inline void TileTree(DF df, const float* const* x, const float* HWY_RESTRICT panel, std::size_t gs,
+                     std::size_t g0, std::size_t ng, float* HWY_RESTRICT out, float* HWY_RESTRICT stack) {
+  const std::size_t N = hn::Lanes(df), tile = 4 * 2 * N;
+  if (ng == 1) {
+    TileGroup(df, x[0] + g0 * gs, x[1] + g0 * gs, x[2] + g0 * gs, x[3] + g0 * gs, panel + g0 * gs * 2 * N,
+              gs, out);
+    return;
+  }
+  const std::size_t h = (ng + 1) / 2;
+  TileTree(df, x, panel, gs, g0, h, out, stack + tile);
+  TileTree(df, x, panel, gs, g0 + h, ng - h, stack, stack + tile);
+  for (std::size_t i = 0; i < tile; i += N)
+    hn::Store(hn::Add(hn::Load(df, out + i), hn::Load(df, stack + i)), df, out + i);
+}
+
+// The halving tree needs the same grouping as tree_sum: for G = 2^a * b, the 2^a blocks of b
+// groups split evenly, and odd blocks split at ceil. TileTree's ceil split is that tree.
+inline void QmmF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, std::size_t m,
+                       float* HWY_RESTRICT y, const parallel& par) {
+  if (m < 4) {  // a register tile of 4 tokens would waste work: one qmv per token
+    for (std::size_t t = 0; t < m; ++t) QmvF32Impl(w, x + t * w.cols, y + t * w.rows, par);
+    return;
+  }
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df), nb = 2 * N;
+  const std::size_t K = w.cols, G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
+  const std::size_t blocks = (w.rows + nb - 1) / nb;
+  std::size_t depth = 1;
+  for (std::size_t n = G; n > 1; n = (n + 1) / 2) ++depth;
+  par.for_each(blocks, [&](std::size_t blk) {
+    const std::size_t n0 = blk * nb;
+    float* panel = ScratchFloats(kSlotWork0, K * nb);
+    float* tiles = ScratchFloats(kSlotWork1, (depth + 1) * 4 * nb + gs);
+    float* q = tiles + (depth + 1) * 4 * nb;
+    switch (w.scale_type) {
+      case dtype::f32: DequantPanel<float>(w, n0, nb, panel, q); break;
+      case dtype::f16: DequantPanel<f16>(w, n0, nb, panel, q); break;
+      default: DequantPanel<bf16>(w, n0, nb, panel, q); break;
+    }
+    const std::size_t rows_here = std::min(nb, w.rows - n0);
+    for (std::size_t t0 = 0; t0 < m; t0 += 4) {
+      const std::size_t nt = std::min<std::size_t>(4, m - t0);
+      const float* xs[4];
+      for (std::size_t t = 0; t < 4; ++t) xs[t] = x + (t0 + std::min(t, nt - 1)) * K;
+      TileTree(df, xs, panel, gs, 0, G, tiles, tiles + 4 * nb);
+      for (std::size_t t = 0; t < nt; ++t)
+        std::memcpy(y + (t0 + t) * w.rows + n0, tiles + t * nb, rows_here * sizeof(float));
+    }
+  });
+}
+
+inline void QmmF32(const quant::qmatrix_view& w, const float* x, std::size_t m, float* y, const parallel& par) {
+  QmmF32Impl(w, x, m, y, par);
+}
+
+inline void QmmBF16(const quant::qmatrix_view& w, const bf16* x, std::size_t m, float* y, const parallel& par) {
+  if (m < 4) {
+    for (std::size_t t = 0; t < m; ++t) QmvF32Impl(w, WidenBF16(x + t * w.cols, w.cols), y + t * w.rows, par);
+    return;
+  }
+  QmmF32Impl(w, WidenBF16(x, m * w.cols), m, y, par);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace FAMX_ABI
+}  // namespace famx
+HWY_AFTER_NAMESPACE();
+
+#endif  // FAMX_QUANT_QMV_INL_H_
