@@ -8,6 +8,7 @@
 //    TU defines FAMX_IMPLEMENT_KERNELS too (the CMake helper famx_add_kernels() does both).
 // If the including TU already runs foreach_target.h itself, the kernels join its passes.
 
+#include "famx/core/targets.hpp"
 #include "famx/quant/matmul.hpp"
 
 #if (!defined(FAMX_EXTERN_KERNELS) || defined(FAMX_IMPLEMENT_KERNELS)) && !defined(FAMX_KERNELS_HPP_ONCE_)
@@ -41,6 +42,10 @@ HWY_EXPORT(MatvecF32);
 HWY_EXPORT(KernelTarget);
 
 FAMX_KERNEL_LINKAGE const char* kernel_target() { return HWY_DYNAMIC_DISPATCH(KernelTarget)(); }
+
+FAMX_KERNEL_LINKAGE std::vector<std::int64_t> kernel_targets() {
+  return hwy::SupportedAndGeneratedTargets();
+}
 
 }  // namespace FAMX_ABI
 

@@ -51,7 +51,7 @@ inline result<void> validate(affine_format f, std::string_view path = "quantizat
 
 // Checks that a row of `cols` weights can be quantized in format f.
 inline result<void> validate_cols(affine_format f, std::size_t cols, std::string_view path) {
-  if (auto r = validate(f); !r) return r;
+  if (auto r = validate(f, path); !r) return r;
   if (cols == 0 || cols % static_cast<std::size_t>(f.group_size) != 0)
     return error(errc::not_divisible, std::string(path), "in = " + std::to_string(cols),
                  "a positive multiple of the group size " + std::to_string(f.group_size));

@@ -17,18 +17,9 @@
 #include "famx/core/tensor.hpp"
 #include "famx/quant/qmatrix.hpp"
 
-#if defined(FAMX_EXTERN_KERNELS) || defined(FAMX_IMPLEMENT_KERNELS)
-#define FAMX_KERNEL_LINKAGE
-#else
-#define FAMX_KERNEL_LINKAGE inline
-#endif
+#include "famx/core/targets.hpp"
 
 namespace famx {
-inline namespace FAMX_ABI {
-// Name of the SIMD target the kernels dispatch to now ("AVX3", "AVX2", "SSE4", "SCALAR", ...).
-FAMX_KERNEL_LINKAGE const char* kernel_target();
-}  // namespace FAMX_ABI
-
 namespace quant {
 inline namespace FAMX_ABI {
 

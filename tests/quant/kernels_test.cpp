@@ -1,0 +1,291 @@
+// qmv / qmm / matvec under every compiled SIMD target against the fp64 reference.
+// Tolerance: |y - y_ref| <= 2^-16 * sum_j |x_j * w_j| (fp32 accumulation, about 256 ulps of the
+// magnitude; the observed worst case is below 2^-22).
+#include <famx/kernels.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <famx/famx.hpp>
+
+namespace {
+
+constexpr double kTol = 1.0 / 65536;
+
+// Runs f once under every compiled target, checking dispatch really picks it.
+void for_each_target(const std::function<void()>& f) {
+  const auto targets = famx::kernel_targets();
+  REQUIRE(targets.size() >= 1);
+  for (std::int64_t t : targets) {
+    famx::force_target guard(t);
+    const std::string name = hwy::TargetName(t);
+    CAPTURE(name);
+    REQUIRE(std::string(famx::kernel_target()) == name);
+    f();
+  }
+}
+
+famx::quant::quantized make_weights(std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
+                                    famx::dtype st, const std::function<float(std::size_t, std::size_t)>& gen) {
+  std::vector<float> w(rows * cols);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < cols; ++j) w[r * cols + j] = gen(r, j);
+  return famx::quant::quantize(famx::tensor_view::contiguous(w.data(), famx::dtype::f32,
+                                                            {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)}),
+                               fmt, st).value();
+}
+
+// Checks y against the reference for every token of x [m, cols].
+void check_against_reference(const famx::quant::qmatrix_view& w, const std::vector<float>& x, std::size_t m,
+                             const std::vector<float>& y) {
+  std::vector<double> ref(w.rows), mag(w.rows);
+  for (std::size_t t = 0; t < m; ++t) {
+    famx::quant::reference_qmv(w, std::span<const float>(x).subspan(t * w.cols, w.cols), ref, mag);
+    for (std::size_t r = 0; r < w.rows; ++r) {
+      const double err = std::fabs(y[t * w.rows + r] - ref[r]);
+      if (!(err <= kTol * mag[r] + 1e-30)) {
+        CAPTURE(t);
+        CAPTURE(r);
+        CHECK(y[t * w.rows + r] == doctest::Approx(ref[r]));
+        return;
+      }
+    }
+  }
+}
+
+struct case_shape {
+  std::size_t rows, cols;
+};
+
+}  // namespace
+
+TEST_CASE("qmv matches the fp64 reference for every format, target and scale dtype") {
+  std::mt19937 rng(10);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const case_shape shapes[] = {{1, 32}, {3, 128}, {5, 96}, {37, 384}, {64, 1024}};
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (const auto& s : shapes) {
+        if (s.cols % static_cast<std::size_t>(gs) != 0) continue;
+        CAPTURE(bits);
+        CAPTURE(gs);
+        CAPTURE(s.rows);
+        CAPTURE(s.cols);
+        const famx::dtype st = (bits + gs) % 3 == 0 ? famx::dtype::f16 : (bits % 2 ? famx::dtype::f32 : famx::dtype::bf16);
+        const auto q = make_weights(s.rows, s.cols, {bits, gs}, st, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+        std::vector<float> x(s.cols), y(s.rows);
+        for (auto& v : x) v = nd(rng);
+        for_each_target([&] {
+          std::fill(y.begin(), y.end(), NAN);
+          famx::quant::qmv(q.view(), x, y);
+          check_against_reference(q.view(), x, 1, y);
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("qmv on adversarial data: equal groups, extreme scales, wide-range activations") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int bits : {2, 3, 4, 8}) {
+    CAPTURE(bits);
+    // all-equal groups (scale clamps to eps), huge and tiny magnitudes in alternate rows
+    const auto q = make_weights(9, 256, {bits, 32}, famx::dtype::f32, [&](std::size_t r, std::size_t j) {
+      if (r % 3 == 0) return 0.25f;                        // constant rows
+      if (r % 3 == 1) return 1e18f * u(rng);               // extreme scales
+      return (j / 32) % 2 ? 1e-18f * u(rng) : u(rng);      // tiny groups next to normal ones
+    });
+    std::vector<float> x(256), y(9);
+    for (std::size_t j = 0; j < x.size(); ++j) x[j] = (j % 7 == 0 ? 1e6f : 1e-6f) * u(rng);
+    for_each_target([&] {
+      famx::quant::qmv(q.view(), x, y);
+      check_against_reference(q.view(), x, 1, y);
+    });
+  }
+}
+
+TEST_CASE("qmv with bf16 activations equals qmv on the widened activations") {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> nd;
+  const auto q = make_weights(19, 512, {4, 64}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return nd(rng); });
+  std::vector<famx::bf16> xb(512);
+  std::vector<float> xf(512), y1(19), y2(19);
+  for (std::size_t j = 0; j < 512; ++j) {
+    xb[j] = famx::bf16::from_float(nd(rng));
+    xf[j] = xb[j].to_float();
+  }
+  for_each_target([&] {
+    famx::quant::qmv(q.view(), xb, y1);
+    famx::quant::qmv(q.view(), xf, y2);
+    CHECK(y1 == y2);
+  });
+}
+
+TEST_CASE("qmm matches the reference for 1 to 9 tokens, f32 and bf16 activations") {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd;
+  for (int bits : {3, 4, 8}) {
+    for (std::size_t m : {1u, 3u, 4u, 5u, 9u}) {
+      CAPTURE(bits);
+      CAPTURE(m);
+      const auto q = make_weights(45, 192, {bits, 32}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return nd(rng); });
+      std::vector<float> x(m * 192), y(m * 45);
+      std::vector<famx::bf16> xb(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        xb[i] = famx::bf16::from_float(nd(rng));
+        x[i] = xb[i].to_float();
+      }
+      for_each_target([&] {
+        famx::quant::qmm(q.view(), x, m, y);
+        check_against_reference(q.view(), x, m, y);
+        std::vector<float> yb(y.size());
+        famx::quant::qmm(q.view(), xb, m, yb);
+        CHECK(yb == y);
+      });
+    }
+  }
+}
+
+TEST_CASE("two threads give bit-identical results to one") {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> nd;
+  const auto q = make_weights(203, 640, {4, 32}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return nd(rng); });
+  std::vector<float> x(8 * 640), y1(8 * 203), y2(8 * 203);
+  for (auto& v : x) v = nd(rng);
+  famx::thread_pool pool(2);
+  for_each_target([&] {
+    famx::quant::qmv(q.view(), std::span<const float>(x).first(640), std::span<float>(y1).first(203));
+    famx::quant::qmv(q.view(), std::span<const float>(x).first(640), std::span<float>(y2).first(203), pool.hook());
+    CHECK(y1 == y2);
+    famx::quant::qmm(q.view(), x, 8, y1);
+    famx::quant::qmm(q.view(), x, 8, y2, pool.hook());
+    CHECK(y1 == y2);
+  });
+}
+
+TEST_CASE("a row-parallel split over 2, 4 and 8 ranks reproduces the unsplit result bit for bit") {
+  // Each rank owns a contiguous range of groups (and the matching slice of x); tree_sum of the
+  // rank partials is the all-reduce. 24 groups of 32: degree 8 leaves 3 groups per rank.
+  std::mt19937 rng(15);
+  std::normal_distribution<float> nd;
+  for (int bits : {3, 4, 8}) {
+    const std::size_t rows = 21, cols = 24 * 32, m = 5;
+    const auto q = make_weights(rows, cols, {bits, 32}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return nd(rng); });
+    std::vector<float> x(m * cols);
+    for (auto& v : x) v = nd(rng);
+    for_each_target([&] {
+      std::vector<float> full(rows), full_mm(m * rows);
+      famx::quant::qmv(q.view(), std::span<const float>(x).first(cols), full);
+      famx::quant::qmm(q.view(), x, m, full_mm);
+      for (std::size_t degree : {2u, 4u, 8u}) {
+        CAPTURE(bits);
+        CAPTURE(degree);
+        const std::size_t groups = 24 / degree, width = groups * 32;
+        std::vector<std::vector<float>> part(degree, std::vector<float>(rows)),
+            part_mm(degree, std::vector<float>(m * rows));
+        for (std::size_t k = 0; k < degree; ++k) {
+          const auto slice = q.view().group_range(k * groups, groups);
+          famx::quant::qmv(slice, std::span<const float>(x).subspan(k * width, width), part[k]);
+          std::vector<float> xs(m * width);
+          for (std::size_t t = 0; t < m; ++t)
+            std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * cols + k * width), width, xs.begin() + static_cast<std::ptrdiff_t>(t * width));
+          famx::quant::qmm(slice, xs, m, part_mm[k]);
+        }
+        for (std::size_t i = 0; i < m * rows; ++i) {
+          std::vector<float> p(degree), pm(degree);
+          for (std::size_t k = 0; k < degree; ++k) pm[k] = part_mm[k][i];
+          REQUIRE(famx::tree_sum(pm.data(), degree) == full_mm[i]);
+          if (i < rows) {
+            for (std::size_t k = 0; k < degree; ++k) p[k] = part[k][i];
+            REQUIRE(famx::tree_sum(p.data(), degree) == full[i]);
+          }
+        }
+      }
+    });
+  }
+}
+
+TEST_CASE("a column-parallel split (row ranges) equals the matching rows of the full result") {
+  std::mt19937 rng(16);
+  std::normal_distribution<float> nd;
+  const auto q = make_weights(40, 256, {4, 64}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return nd(rng); });
+  std::vector<float> x(256), full(40), part(10);
+  for (auto& v : x) v = nd(rng);
+  famx::quant::qmv(q.view(), x, full);
+  for (std::size_t k = 0; k < 4; ++k) {
+    famx::quant::qmv(q.view().row_range(k * 10, 10), x, part);
+    for (std::size_t r = 0; r < 10; ++r) CHECK(part[r] == full[k * 10 + r]);
+  }
+}
+
+TEST_CASE("dense matvec with f32 and bf16 weights matches the reference") {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> nd;
+  for (auto t : {famx::dtype::f32, famx::dtype::bf16}) {
+    for (std::size_t cols : {1u, 7u, 64u, 2051u}) {
+      const std::size_t rows = 13;
+      famx::tensor w(t, {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)});
+      for (std::size_t i = 0; i < rows * cols; ++i) famx::store_float(w.data(), t, i, nd(rng));
+      std::vector<float> x(cols), y(rows);
+      std::vector<double> ref(rows), mag(rows);
+      for (auto& v : x) v = nd(rng);
+      famx::quant::reference_matvec(w.view(), x, ref, mag);
+      for_each_target([&] {
+        famx::quant::matvec(w.view(), x, y);
+        for (std::size_t r = 0; r < rows; ++r) REQUIRE(std::fabs(y[r] - ref[r]) <= kTol * mag[r]);
+      });
+    }
+  }
+}
+
+TEST_CASE("kernels reject mismatched sizes with a message, never reading out of bounds") {
+  const auto q = make_weights(4, 64, {4, 64}, famx::dtype::bf16, [](std::size_t r, std::size_t j) {
+    return static_cast<float>(r + j);
+  });
+  std::vector<float> x(63), y(4), x_ok(64), y_short(3);
+  CHECK_THROWS_WITH_AS(famx::quant::qmv(q.view(), x, y), "qmv.x: found 63 elements, expected 64 elements (m * cols)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmv(q.view(), x_ok, y_short),
+                       "qmv.y: found 3 elements, expected 4 elements (m * rows)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm(q.view(), x_ok, 2, y),
+                       "qmm.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  auto bad = q.view();
+  bad.format.bits = 7;
+  CHECK_THROWS_WITH_AS(famx::quant::qmv(bad, x_ok, y), "qmv.w.bits: found 7, expected one of 2, 3, 4, 5, 6, 8",
+                       famx::error);
+  famx::tensor wi(famx::dtype::i32, {2, 2});
+  std::vector<float> x2(2), y2(2);
+  CHECK_THROWS_WITH_AS(famx::quant::matvec(wi.view(), x2, y2), "matvec.w: found i32, expected f32 or bf16 weights",
+                       famx::error);
+}
+
+TEST_CASE("make_qmatrix_view checks MLX shapes and names the tensor") {
+  famx::tensor packed(famx::dtype::u32, {8, 16}), scales(famx::dtype::bf16, {8, 2}), biases(famx::dtype::bf16, {8, 2});
+  auto ok = famx::quant::make_qmatrix_view(packed.view(), scales.view(), biases.view(), {4, 64}, "layers.0.mlp.down_proj");
+  REQUIRE(ok.has_value());
+  CHECK(ok->cols == 128);
+  CHECK(ok->rows == 8);
+  auto wrong = famx::quant::make_qmatrix_view(packed.view(), scales.view(), biases.view(), {4, 32}, "layers.0.mlp.down_proj");
+  REQUIRE_FALSE(wrong.has_value());
+  CHECK(wrong.err().message() ==
+        "layers.0.mlp.down_proj.scales: found [8, 2], expected [8, 4] for 4-bit group 32 and in = 128");
+  famx::tensor f16b(famx::dtype::f16, {8, 2});
+  auto mixed = famx::quant::make_qmatrix_view(packed.view(), scales.view(), f16b.view(), {4, 64}, "o_proj");
+  CHECK(mixed.err().message() == "o_proj.biases: found f16, expected bf16 like the scales");
+}
+
+TEST_CASE("the kernels are compiled for several targets, the portable fallback included") {
+  std::string names;
+  for (std::int64_t t : famx::kernel_targets()) names += std::string(hwy::TargetName(t)) + " ";
+  MESSAGE("kernel targets on this CPU: " << names);
+  const auto targets = famx::kernel_targets();
+  REQUIRE(targets.size() >= 2);
+  const std::string last = hwy::TargetName(targets.back());
+  CHECK((last == "SCALAR" || last == "EMU128"));
+}
