@@ -83,7 +83,7 @@ HWY_INLINE float ScaleToF32(ScaleT v) {
 struct QmvCall {
   const quant::qmatrix_view* w;
   const float* xp;  // x in the layout the phase-A kernel reads (see PrepPow2 / generic: plain x)
-  const float* sx;  // per-group sums of x, [groups]
+  const float* sx;  // per-group sums of x, [groups], repeated 4 times
   std::size_t chunks;  // vectors of words per row (power-of-two bits path)
   float* y;
 };
@@ -182,6 +182,38 @@ HWY_INLINE void GroupPartials(DF df, const ScaleT* HWY_RESTRICT s, const ScaleT*
   for (; g < G; ++g) p[g] = ScaleToF32(s[g]) * d[g] + ScaleToF32(b[g]) * sx[g];
 }
 
+// y[i] = tree_sum(p + i*G, G) for 4 consecutive rows of partials p [4][G] (overwritten). The odd
+// blocks of G = 2^a * b are summed in scalar code, then the 2^a block sums of all 4 rows are
+// paired level by level in vectors; adjacent pairing of the flat array is the halving tree.
+template <class DF>
+HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY_RESTRICT y) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)df;
+  for (std::size_t i = 0; i < 4; ++i) y[i] = tree_sum(p + i * G, G);
+#else
+  std::size_t b = G, levels = 0;
+  while (b % 2 == 0) b /= 2, ++levels;
+  const std::size_t m = G / b;
+  if (b > 1)  // compact in place: each write lands at or before the block it reads
+    for (std::size_t k = 0; k < 4 * m; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
+  const std::size_t N = hn::Lanes(df);
+  std::size_t len = 4 * m;
+  for (; levels > 0 && len >= 2 * N; --levels, len /= 2) {
+    for (std::size_t i = 0; i < len / N / 2; ++i) {
+      const auto lo = hn::LoadU(df, p + 2 * i * N), hi = hn::LoadU(df, p + (2 * i + 1) * N);
+      hn::StoreU(hn::Add(ConcatEven(df, hi, lo), ConcatOdd(df, hi, lo)), df, p + i * N);
+    }
+  }
+  if (levels > 0) {
+    std::fill(p + len, p + N, 0.0f);  // pad the last vector; padding never mixes into rows
+    auto v = hn::LoadU(df, p);
+    for (; levels > 0; --levels) v = hn::Add(ConcatEven(df, v, v), ConcatOdd(df, v, v));
+    hn::StoreU(v, df, p);
+  }
+  for (std::size_t i = 0; i < 4; ++i) y[i] = p[i];
+#endif
+}
+
 // Rows [r0, r1) of y = W x, power-of-two bits.
 template <int kBits, class ScaleT>
 inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
@@ -199,8 +231,8 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
   const std::size_t segs_per_group = gw / seg;          // segments summed into one group
   const std::size_t nv = (4 * chunks + seg - 1) / seg * seg;  // stored vectors, padded
   float* a = ScratchFloats(kSlotWork0, nv * N);
-  float* d = ScratchFloats(kSlotWork1, 5 * G);
-  float* p = d + 4 * G;
+  float* d = ScratchFloats(kSlotWork1, 8 * G + N);
+  float* p = d + 4 * G;  // [4][G] partials, padded to a vector for TreeSum4
   const auto* scales = static_cast<const ScaleT*>(w.scales);
   const auto* biases = static_cast<const ScaleT*>(w.biases);
   const std::size_t full = words / N;  // chunks without a tail
@@ -228,21 +260,31 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
     }
     std::fill(a + 4 * chunks * N, a + nv * N, 0.0f);
     SegmentSums(df, a, nv, seg);
-    for (std::size_t i = 0; i < nr; ++i) {
-      const float* sums = a + i * chunks * segs_per_vec;
-      float* di = d + i * G;
-      if (segs_per_group == 1) {
-        std::memcpy(di, sums, G * sizeof(float));
-      } else {
+    // Group dot products of the 4 rows, d [4][G] (directly the segment sums when they line up).
+    const std::size_t row_sums = chunks * segs_per_vec;
+    float* dots = d;
+    if (segs_per_group == 1 && row_sums == G) {
+      dots = a;
+    } else {
+      for (std::size_t i = 0; i < 4; ++i) {
+        const float* sums = a + i * row_sums;
         for (std::size_t g = 0; g < G; ++g) {
           float t = 0;
           for (std::size_t k = 0; k < segs_per_group; ++k) t += sums[g * segs_per_group + k];
-          di[g] = t;
+          d[i * G + g] = t;
         }
       }
-      const std::size_t r = rb + i;
-      GroupPartials(df, scales + r * w.scale_stride, biases + r * w.scale_stride, di, call.sx, G, p);
-      call.y[r] = tree_sum(p, G);
+    }
+    const std::size_t off = rb * w.scale_stride;
+    if (nr == 4 && w.scale_stride == G) {  // 4 rows of scales are contiguous: one pass over 4G
+      GroupPartials(df, scales + off, biases + off, dots, call.sx, 4 * G, p);
+      TreeSum4(df, p, G, call.y + rb);
+    } else {
+      for (std::size_t i = 0; i < nr; ++i) {
+        GroupPartials(df, scales + off + i * w.scale_stride, biases + off + i * w.scale_stride, dots + i * G,
+                      call.sx, G, p);
+        call.y[rb + i] = tree_sum(p, G);
+      }
     }
   }
 }
@@ -317,13 +359,14 @@ inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x
   const std::size_t words = w.format.packed_words(w.cols);
   const std::size_t chunks = (words + N - 1) / N;
   // The prep buffers live on the calling thread and are only read by the workers.
-  float* sx = ScratchFloats(kSlotSx, G);
+  float* sx = ScratchFloats(kSlotSx, 4 * G);  // the group sums, repeated for 4 rows
   float* xp = pow2 ? ScratchFloats(kSlotXp, chunks * N * (32 / static_cast<std::size_t>(bits))) : nullptr;
   for (std::size_t g = 0; g < G; ++g) {
     float t = 0;
     for (std::size_t k = 0; k < gs; ++k) t += x[g * gs + k];
     sx[g] = t;
   }
+  for (std::size_t i = 1; i < 4; ++i) std::memcpy(sx + i * G, sx, G * sizeof(float));
   if (bits == 2) PrepPow2<2>(x, w.cols, N, chunks, xp);
   if (bits == 4) PrepPow2<4>(x, w.cols, N, chunks, xp);
   if (bits == 8) PrepPow2<8>(x, w.cols, N, chunks, xp);
