@@ -1,4 +1,5 @@
-// Quantized matmul benchmarks. Every case reports, from the same run:
+// Quantized matmul benchmarks (qmv exact with f32 or bf16 activations, qmv_int8, qmm). Every case
+// reports, from the same run:
 //   qmv: GB/s of weight bytes (packed + scales + biases), the GB/s of a plain streaming read of
 //        those same bytes (the roofline), and their ratio; for 2048x768 also the speedup over the
 //        scalar fp64 reference.
@@ -50,7 +51,8 @@ famx::parallel hook_for(std::size_t threads) {
   return threads == 2 ? two.hook() : famx::parallel{};
 }
 
-template <class Act>
+// kInt8: the opt-in qmv_int8 path (f32 activations quantized to int8 per group).
+template <class Act, bool kInt8 = false>
 void bm_qmv(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
             std::size_t threads) {
   const weights w(rows, cols, fmt);
@@ -62,10 +64,17 @@ void bm_qmv(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   std::vector<float> y(rows);
   const famx::parallel par = hook_for(threads);
   const double roof = famx_bench::stream_read_gbps(w.parts(), par);
-  famx::quant::qmv(w.view, std::span<const Act>(x), y, par);  // warm up
+  auto run = [&] {
+    if constexpr (kInt8) {
+      famx::quant::qmv_int8(w.view, std::span<const Act>(x), y, par);
+    } else {
+      famx::quant::qmv(w.view, std::span<const Act>(x), y, par);
+    }
+  };
+  run();  // warm up
   const auto t0 = clock_type::now();
   for (auto _ : state) {
-    famx::quant::qmv(w.view, std::span<const Act>(x), y, par);
+    run();
     benchmark::DoNotOptimize(y.data());
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -124,6 +133,9 @@ void register_all() {
           const famx::quant::affine_format fmt{bits, gs};
           benchmark::RegisterBenchmark((base + "/f32/threads:" + std::to_string(threads)).c_str(),
                                        [=](benchmark::State& st) { bm_qmv<float>(st, s.rows, s.cols, fmt, threads); })
+              ->UseRealTime()->Unit(benchmark::kMicrosecond);
+          benchmark::RegisterBenchmark((base + "/int8/threads:" + std::to_string(threads)).c_str(),
+                                       [=](benchmark::State& st) { bm_qmv<float, true>(st, s.rows, s.cols, fmt, threads); })
               ->UseRealTime()->Unit(benchmark::kMicrosecond);
           benchmark::RegisterBenchmark((base + "/bf16/threads:" + std::to_string(threads)).c_str(),
                                        [=](benchmark::State& st) { bm_qmv<famx::bf16>(st, s.rows, s.cols, fmt, threads); })

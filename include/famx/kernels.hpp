@@ -36,6 +36,7 @@ inline namespace FAMX_ABI {
 
 HWY_EXPORT(QmvF32);
 HWY_EXPORT(QmvBF16);
+HWY_EXPORT(QmvInt8);
 HWY_EXPORT(QmmF32);
 HWY_EXPORT(QmmBF16);
 HWY_EXPORT(MatvecF32);
@@ -62,6 +63,12 @@ FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const bf16> x, std
                              const parallel& par) {
   detail::check_qmm_args(w, x.size(), y.size(), 1, "qmv");
   HWY_DYNAMIC_DISPATCH(QmvBF16)(w, x.data(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmv_int8(const qmatrix_view& w, std::span<const float> x, std::span<float> y,
+                                  const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), 1, "qmv_int8");
+  HWY_DYNAMIC_DISPATCH(QmvInt8)(w, x.data(), y.data(), par);
 }
 
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, std::size_t m,

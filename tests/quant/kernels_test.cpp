@@ -90,7 +90,48 @@ TEST_CASE("qmv matches the fp64 reference for every format, target and scale dty
   }
 }
 
-TEST_CASE("qmv on adversarial data: equal groups, extreme scales, wide-range activations") {
+TEST_CASE("qmv_int8 stays within its stated error bound on every target, and falls back for 3/5/6 bits") {
+  std::mt19937 rng(18);
+  std::normal_distribution<float> nd;
+  for (int bits : {3, 4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (std::size_t cols : {128u, 384u, 1024u}) {
+        if (cols % static_cast<std::size_t>(gs) != 0) continue;
+        CAPTURE(bits);
+        CAPTURE(gs);
+        CAPTURE(cols);
+        const std::size_t rows = 23;
+        const auto q = make_weights(rows, cols, {bits, gs}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+        const auto v = q.view();
+        std::vector<float> x(cols), y(rows), exact(rows);
+        for (std::size_t j = 0; j < cols; ++j) x[j] = (j % 11 == 0 ? 8.0f : 1.0f) * nd(rng);
+        std::vector<double> ref(rows), mag(rows), bound(rows, 0.0);
+        famx::quant::reference_qmv(v, x, ref, mag);
+        for (std::size_t r = 0; r < rows; ++r) {  // sum_g |s_g| * a_g / 2 * sum_j q_j
+          for (std::size_t g = 0; g < v.groups(); ++g) {
+            double amax = 0, sum_q = 0;
+            for (std::size_t k = 0; k < static_cast<std::size_t>(gs); ++k) {
+              amax = std::max(amax, std::fabs(static_cast<double>(x[g * static_cast<std::size_t>(gs) + k])));
+              sum_q += famx::quant::unpack_code(v.row(r), bits, g * static_cast<std::size_t>(gs) + k);
+            }
+            bound[r] += std::fabs(static_cast<double>(v.scale(r, g))) * amax / 127.0 / 2.0 * sum_q;
+          }
+        }
+        for_each_target([&] {
+          famx::quant::qmv_int8(v, x, y);
+          if (bits == 3) {
+            famx::quant::qmv(v, x, exact);
+            CHECK(y == exact);
+            return;
+          }
+          for (std::size_t r = 0; r < rows; ++r) REQUIRE(std::fabs(y[r] - ref[r]) <= bound[r] + kTol * mag[r]);
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("qmv and qmm on adversarial data: equal groups, extreme scales, wide-range activations") {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (int bits : {2, 3, 4, 8}) {
@@ -101,11 +142,13 @@ TEST_CASE("qmv on adversarial data: equal groups, extreme scales, wide-range act
       if (r % 3 == 1) return 1e18f * u(rng);               // extreme scales
       return (j / 32) % 2 ? 1e-18f * u(rng) : u(rng);      // tiny groups next to normal ones
     });
-    std::vector<float> x(256), y(9);
+    std::vector<float> x(5 * 256), y(5 * 9);
     for (std::size_t j = 0; j < x.size(); ++j) x[j] = (j % 7 == 0 ? 1e6f : 1e-6f) * u(rng);
     for_each_target([&] {
-      famx::quant::qmv(q.view(), x, y);
+      famx::quant::qmv(q.view(), std::span<const float>(x).first(256), std::span<float>(y).first(9));
       check_against_reference(q.view(), x, 1, y);
+      famx::quant::qmm(q.view(), x, 5, y);
+      check_against_reference(q.view(), x, 5, y);
     });
   }
 }

@@ -29,6 +29,12 @@ FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const float> x, st
 // y = W x with bf16 activations (widened exactly to f32).
 FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const bf16> x, std::span<float> y,
                              const parallel& par = {});
+// y = W x, fast and approximate: x is quantized once per call to int8 per group (a_g = max|x_g|/127,
+// xq = rint(x/a_g)) and codes are multiplied in integers. Error bound (tested):
+//   |y_r - y_exact_r| <= sum_g |s_rg| * a_g / 2 * sum_{j in g} q_rj  (+ fp32 rounding).
+// Used for 4- and 8-bit weights; other widths run the exact qmv.
+FAMX_KERNEL_LINKAGE void qmv_int8(const qmatrix_view& w, std::span<const float> x, std::span<float> y,
+                                  const parallel& par = {});
 // Y = X W^T for m tokens: x [m, cols] row-major, y [m, rows].
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, std::size_t m,
                              std::span<float> y, const parallel& par = {});

@@ -9,6 +9,7 @@
 // not bitwise.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -86,6 +87,8 @@ struct QmvCall {
   const float* sx;  // per-group sums of x, [groups], repeated 4 times
   std::size_t chunks;  // vectors of words per row (power-of-two bits path)
   float* y;
+  const std::int8_t* xq = nullptr;  // int8 path: quantized x planes (see ChunkDotInt4)
+  const float* xa = nullptr;        // int8 path: per-group activation scales, repeated 4 times
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -128,9 +131,17 @@ HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<h
   const hn::RebindToSigned<DF> di;
   const std::size_t N = hn::Lanes(df);
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+#if HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
+  // 16 vector registers: derive each mask from the previous one instead of keeping all live.
+  auto m = hn::Set(du, (1u << kBits) - 1u);
+#endif
   HWY_UNROLL(16)
   for (int j = 0; j < kPer - 1; ++j) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
+#else
+    if (j > 0) m = hn::ShiftLeft<kBits>(m);
+#endif
     const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
     acc0 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w0, m))), xj, acc0);
     acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w1, m))), xj, acc1);
@@ -146,6 +157,85 @@ HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<h
   hn::Store(acc1, df, a1);
   hn::Store(acc2, df, a2);
   hn::Store(acc3, df, a3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The int8 path (qmv_int8): x is quantized per group to xq = rint(x / a_g), a_g = max|x_g| / 127,
+// and codes are multiplied with xq in integers (u8 x s8 pairs summed to i16, then to i32), so a
+// word's sum is exact and the result does not depend on the target.
+//
+// Layout: a chunk of N words is 4N bytes. For 4-bit codes byte b of word l holds codes 8l+2b (low
+// nibble) and 8l+2b+1 (high nibble): xq is split into the matching "lo" and "hi" byte planes.
+// For 8-bit codes byte b of word l is code 4l+b: xq stays in natural order, and each code is split
+// into its nibbles (q = lo + 16 hi) so that u8 x s8 pair sums cannot saturate.
+
+// i32 lanes: a[4i]*b[4i] + ... + a[4i+3]*b[4i+3] for u8 a and s8 b (|sums| < 2^15 per pair).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#define FAMX_HAVE_DOT_BYTES 1
+template <class DU>
+HWY_INLINE hn::Vec<DU> DotBytes(DU, hn::Vec<DU> a, hn::Vec<DU> b, int pair_weight) {
+  const __m512i p16 = _mm512_maddubs_epi16(a.raw, b.raw);
+  return hn::Vec<DU>{_mm512_madd_epi16(p16, _mm512_set1_epi16(static_cast<short>(pair_weight)))};
+}
+#elif HWY_TARGET == HWY_AVX2
+#define FAMX_HAVE_DOT_BYTES 1
+template <class DU>
+HWY_INLINE hn::Vec<DU> DotBytes(DU, hn::Vec<DU> a, hn::Vec<DU> b, int pair_weight) {
+  const __m256i p16 = _mm256_maddubs_epi16(a.raw, b.raw);
+  return hn::Vec<DU>{_mm256_madd_epi16(p16, _mm256_set1_epi16(static_cast<short>(pair_weight)))};
+}
+#elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+#define FAMX_HAVE_DOT_BYTES 1
+template <class DU>
+HWY_INLINE hn::Vec<DU> DotBytes(DU, hn::Vec<DU> a, hn::Vec<DU> b, int pair_weight) {
+  const __m128i p16 = _mm_maddubs_epi16(a.raw, b.raw);
+  return hn::Vec<DU>{_mm_madd_epi16(p16, _mm_set1_epi16(static_cast<short>(pair_weight)))};
+}
+#else
+#define FAMX_HAVE_DOT_BYTES 0
+#endif
+
+// Exact per-word integer sums of one chunk of four rows, stored as f32 lanes (|sum| < 2^24).
+template <int kBits, class DF>
+HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_t c,
+                             const std::uint32_t* tail_rows, const std::int8_t* HWY_RESTRICT xq,
+                             float* HWY_RESTRICT const* out) {
+  const std::size_t N = hn::Lanes(df);
+#if FAMX_HAVE_DOT_BYTES
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const auto nib = hn::Set(du, 0x0F0F0F0Fu);
+  const auto xa = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq)));
+  const auto xb = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq) + N));
+  for (std::size_t r = 0; r < 4; ++r) {
+    const auto w = hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N);
+    const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
+    hn::Vec<decltype(du)> sum;
+    if constexpr (kBits == 4) {
+      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 1));  // planes: lo codes, hi codes
+    } else {
+      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xa, 16));  // q = lo + 16 hi
+    }
+    hn::Store(hn::ConvertTo(df, hn::BitCast(di, sum)), df, out[r] + c * N);
+  }
+#else
+  for (std::size_t r = 0; r < 4; ++r) {
+    const std::uint32_t* words = tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N;
+    for (std::size_t l = 0; l < N; ++l) {
+      std::int32_t t = 0;
+      for (std::size_t b = 0; b < 4; ++b) {
+        const std::int32_t byte = static_cast<std::int32_t>((words[l] >> (8 * b)) & 0xFFu);
+        const std::int32_t lo = byte & 0xF, hi = byte >> 4;
+        if constexpr (kBits == 4) {
+          t += lo * xq[4 * l + b] + hi * xq[4 * N + 4 * l + b];
+        } else {
+          t += (lo + 16 * hi) * xq[4 * l + b];
+        }
+      }
+      out[r][c * N + l] = static_cast<float>(t);
+    }
+  }
+#endif
 }
 
 // Sums aligned segments of `seg` lanes of `nv` consecutive vectors in place: afterwards the first
@@ -168,18 +258,28 @@ HWY_INLINE void SegmentSums(DF df, float* HWY_RESTRICT a, std::size_t nv, std::s
 }
 
 // p[g] = s[g] * d[g] + b[g] * sx[g] for g < G, vectorized.
+// With activation scales xa (the int8 path), d[g] is first multiplied by xa[g]. Every group takes
+// the same operations (the tail in 1-lane vectors, never compiler-contracted scalar code), so a
+// group's partial does not depend on where a slice of the matrix starts.
+template <class D, class ScaleT>
+HWY_INLINE void GroupPartialsN(D d, const ScaleT* HWY_RESTRICT s, const ScaleT* HWY_RESTRICT b,
+                               const float* HWY_RESTRICT dots, const float* HWY_RESTRICT xa,
+                               const float* HWY_RESTRICT sx, float* HWY_RESTRICT p) {
+  auto dv = hn::LoadU(d, dots);
+  if (xa != nullptr) dv = hn::Mul(dv, hn::LoadU(d, xa));
+  hn::StoreU(hn::MulAdd(LoadScales(d, s), dv, hn::Mul(LoadScales(d, b), hn::LoadU(d, sx))), d, p);
+}
+
 template <class DF, class ScaleT>
 HWY_INLINE void GroupPartials(DF df, const ScaleT* HWY_RESTRICT s, const ScaleT* HWY_RESTRICT b,
-                              const float* HWY_RESTRICT d, const float* HWY_RESTRICT sx, std::size_t G,
-                              float* HWY_RESTRICT p) {
+                              const float* HWY_RESTRICT d, const float* HWY_RESTRICT xa,
+                              const float* HWY_RESTRICT sx, std::size_t G, float* HWY_RESTRICT p) {
   const std::size_t N = hn::Lanes(df);
   std::size_t g = 0;
-  for (; g + N <= G; g += N) {
-    const auto v = hn::MulAdd(LoadScales(df, s + g), hn::LoadU(df, d + g),
-                              hn::Mul(LoadScales(df, b + g), hn::LoadU(df, sx + g)));
-    hn::StoreU(v, df, p + g);
-  }
-  for (; g < G; ++g) p[g] = ScaleToF32(s[g]) * d[g] + ScaleToF32(b[g]) * sx[g];
+  for (; g + N <= G; g += N)
+    GroupPartialsN(df, s + g, b + g, d + g, xa == nullptr ? nullptr : xa + g, sx + g, p + g);
+  const hn::CappedTag<float, 1> d1;
+  for (; g < G; ++g) GroupPartialsN(d1, s + g, b + g, d + g, xa == nullptr ? nullptr : xa + g, sx + g, p + g);
 }
 
 // y[i] = tree_sum(p + i*G, G) for 4 consecutive rows of partials p [4][G] (overwritten). The odd
@@ -214,8 +314,8 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
 #endif
 }
 
-// Rows [r0, r1) of y = W x, power-of-two bits.
-template <int kBits, class ScaleT>
+// Rows [r0, r1) of y = W x, power-of-two bits; kInt8 selects the int8-activation chunk kernel.
+template <int kBits, class ScaleT, bool kInt8 = false>
 inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
@@ -242,7 +342,10 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
     const std::size_t nr = std::min<std::size_t>(4, r1 - rb);
     const std::uint32_t* rows[4];
     for (std::size_t i = 0; i < 4; ++i) rows[i] = w.row(rb + std::min(i, nr - 1));
-    for (std::size_t c = 0; c < full; ++c) {
+    float* outs[4] = {a, a + chunks * N, a + 2 * chunks * N, a + 3 * chunks * N};
+    const std::size_t xq_chunk = (kBits == 4 ? 8 : 4) * N;  // bytes of xq per chunk
+    for (std::size_t c = 0; kInt8 && c < full; ++c) ChunkDotInt4<kBits>(df, rows, c, nullptr, call.xq + c * xq_chunk, outs);
+    for (std::size_t c = 0; !kInt8 && c < full; ++c) {
       ChunkDot4<kBits>(df, hn::LoadU(du, rows[0] + c * N), hn::LoadU(du, rows[1] + c * N),
                        hn::LoadU(du, rows[2] + c * N), hn::LoadU(du, rows[3] + c * N),
                        call.xp + c * kPer * N, a + (0 * chunks + c) * N, a + (1 * chunks + c) * N,
@@ -254,9 +357,13 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
         std::memset(tail[i], 0, N * sizeof(std::uint32_t));
         std::memcpy(tail[i], rows[i] + full * N, left * sizeof(std::uint32_t));
       }
-      ChunkDot4<kBits>(df, hn::Load(du, tail[0]), hn::Load(du, tail[1]), hn::Load(du, tail[2]),
-                       hn::Load(du, tail[3]), call.xp + full * kPer * N, a + (0 * chunks + full) * N,
-                       a + (1 * chunks + full) * N, a + (2 * chunks + full) * N, a + (3 * chunks + full) * N);
+      if constexpr (kInt8) {
+        ChunkDotInt4<kBits>(df, rows, full, tail[0], call.xq + full * xq_chunk, outs);
+      } else {
+        ChunkDot4<kBits>(df, hn::Load(du, tail[0]), hn::Load(du, tail[1]), hn::Load(du, tail[2]),
+                         hn::Load(du, tail[3]), call.xp + full * kPer * N, a + (0 * chunks + full) * N,
+                         a + (1 * chunks + full) * N, a + (2 * chunks + full) * N, a + (3 * chunks + full) * N);
+      }
     }
     std::fill(a + 4 * chunks * N, a + nv * N, 0.0f);
     SegmentSums(df, a, nv, seg);
@@ -277,12 +384,12 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
     }
     const std::size_t off = rb * w.scale_stride;
     if (nr == 4 && w.scale_stride == G) {  // 4 rows of scales are contiguous: one pass over 4G
-      GroupPartials(df, scales + off, biases + off, dots, call.sx, 4 * G, p);
+      GroupPartials(df, scales + off, biases + off, dots, call.xa, call.sx, 4 * G, p);
       TreeSum4(df, p, G, call.y + rb);
     } else {
       for (std::size_t i = 0; i < nr; ++i) {
         GroupPartials(df, scales + off + i * w.scale_stride, biases + off + i * w.scale_stride, dots + i * G,
-                      call.sx, G, p);
+                      call.xa == nullptr ? nullptr : call.xa + i * G, call.sx, G, p);
         call.y[rb + i] = tree_sum(p, G);
       }
     }
@@ -330,7 +437,7 @@ inline void QmvRowsGeneric(const QmvCall& call, std::size_t r0, std::size_t r1) 
       DecodeGroup(w.row(r) + g * gw, w.format.bits, gs, q);
       d[g] = GroupDot(df, q, call.xp + g * gs, gs);
     }
-    GroupPartials(df, scales + r * w.scale_stride, biases + r * w.scale_stride, d, call.sx, G, p);
+    GroupPartials(df, scales + r * w.scale_stride, biases + r * w.scale_stride, d, nullptr, call.sx, G, p);
     call.y[r] = tree_sum(p, G);
   }
 }
@@ -402,6 +509,56 @@ inline void QmvF32(const quant::qmatrix_view& w, const float* x, float* y, const
 
 inline void QmvBF16(const quant::qmatrix_view& w, const bf16* x, float* y, const parallel& par) {
   QmvF32Impl(w, WidenBF16(x, w.cols), y, par);
+}
+
+// y = W x with x quantized to int8 per group (4- and 8-bit weights; others take the exact path).
+inline void QmvInt8(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                    const parallel& par) {
+  const int bits = w.format.bits;
+  if (bits != 4 && bits != 8) return QmvF32Impl(w, x, y, par);
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
+  const std::size_t words = w.format.packed_words(w.cols), chunks = (words + N - 1) / N;
+  float* sx = ScratchFloats(kSlotSx, 8 * G);  // [4][G] group sums, then [4][G] activation scales
+  float* xa = sx + 4 * G;
+  const std::size_t plane = chunks * 4 * N;  // bytes per plane (one chunk of N words is 4N bytes)
+  auto* xq = reinterpret_cast<std::int8_t*>(ScratchFloats(kSlotXp, (bits == 4 ? 2 : 1) * plane / 4));
+  std::memset(xq, 0, (bits == 4 ? 2 : 1) * plane);
+  for (std::size_t g = 0; g < G; ++g) {
+    float t = 0, amax = 0;
+    for (std::size_t k = 0; k < gs; ++k) {
+      t += x[g * gs + k];
+      amax = std::max(amax, std::fabs(x[g * gs + k]));
+    }
+    sx[g] = t;
+    const float a = amax / 127.0f;
+    xa[g] = a;
+    for (std::size_t k = 0; k < gs; ++k) {
+      const std::size_t j = g * gs + k;
+      const auto q = static_cast<std::int8_t>(a > 0 ? std::nearbyint(x[j] / a) : 0.0f);
+      if (bits == 8) {
+        xq[j / (4 * N) * (4 * N) + j % (4 * N)] = q;  // natural order
+      } else {  // code j = 8l + 2b (+1): word l, byte b, low (high) nibble plane
+        const std::size_t l = j / 8, b = (j % 8) / 2, c = l / N;
+        xq[c * 8 * N + (j % 2) * 4 * N + (l % N) * 4 + b] = q;
+      }
+    }
+  }
+  for (std::size_t i = 1; i < 4; ++i) {
+    std::memcpy(sx + i * G, sx, G * sizeof(float));
+    std::memcpy(xa + i * G, xa, G * sizeof(float));
+  }
+  QmvCall call{&w, x, sx, chunks, y, xq, xa};
+  const std::size_t per = workers_rows(w.rows, par.workers);
+  par.for_each((w.rows + per - 1) / per, [&](std::size_t i) {
+    const std::size_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
+    switch (w.scale_type) {
+      case dtype::f32: return bits == 4 ? QmvRowsPow2<4, float, true>(call, r0, r1) : QmvRowsPow2<8, float, true>(call, r0, r1);
+      case dtype::f16: return bits == 4 ? QmvRowsPow2<4, f16, true>(call, r0, r1) : QmvRowsPow2<8, f16, true>(call, r0, r1);
+      default: return bits == 4 ? QmvRowsPow2<4, bf16, true>(call, r0, r1) : QmvRowsPow2<8, bf16, true>(call, r0, r1);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
