@@ -9,6 +9,7 @@
 // If the including TU already runs foreach_target.h itself, the kernels join its passes.
 
 #include "famx/core/targets.hpp"
+#include "famx/moe/route.hpp"
 #include "famx/quant/matmul.hpp"
 
 #if (!defined(FAMX_EXTERN_KERNELS) || defined(FAMX_IMPLEMENT_KERNELS)) && !defined(FAMX_KERNELS_HPP_ONCE_)
@@ -26,6 +27,7 @@
 
 #include "famx/core/target-inl.hpp"
 #include "famx/quant/matvec-inl.hpp"
+#include "famx/moe/router-inl.hpp"
 #include "famx/quant/qmv-inl.hpp"
 
 #if HWY_ONCE
@@ -41,6 +43,7 @@ HWY_EXPORT(QmmF32);
 HWY_EXPORT(QmmBF16);
 HWY_EXPORT(MatvecF32);
 HWY_EXPORT(KernelTarget);
+HWY_EXPORT(Route);
 
 FAMX_KERNEL_LINKAGE const char* kernel_target() { return HWY_DYNAMIC_DISPATCH(KernelTarget)(); }
 
@@ -91,6 +94,23 @@ FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, 
 
 }  // namespace FAMX_ABI
 }  // namespace quant
+
+namespace moe {
+inline namespace FAMX_ABI {
+
+FAMX_KERNEL_LINKAGE routing route(const routing_config& c, std::span<const float> logits,
+                                  std::span<const float> bias, std::size_t tokens, const parallel& par) {
+  detail::check_route_args(c, logits.size(), bias.size(), tokens);
+  routing out(tokens, c.num_experts_per_tok);
+  if (tokens != 0)
+    HWY_DYNAMIC_DISPATCH(Route)(c, logits.data(), bias.empty() ? nullptr : bias.data(), tokens,
+                                out.experts.data(), out.weights.data(), out.non_finite.data(), par);
+  for (auto f : out.non_finite) out.non_finite_tokens += f;
+  return out;
+}
+
+}  // namespace FAMX_ABI
+}  // namespace moe
 }  // namespace famx
 
 #endif  // HWY_ONCE

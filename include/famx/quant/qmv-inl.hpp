@@ -193,6 +193,7 @@ HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<h
 // into its nibbles (q = lo + 16 hi) so that u8 x s8 pair sums cannot saturate.
 
 // i32 lanes: a[4i]*b[4i] + ... + a[4i+3]*b[4i+3] for u8 a and s8 b (|sums| < 2^15 per pair).
+#undef FAMX_HAVE_DOT_BYTES
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define FAMX_HAVE_DOT_BYTES 1
 template <class DU>
