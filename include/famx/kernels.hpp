@@ -9,6 +9,7 @@
 // If the including TU already runs foreach_target.h itself, the kernels join its passes.
 
 #include "famx/core/targets.hpp"
+#include "famx/moe/experts.hpp"
 #include "famx/moe/route.hpp"
 #include "famx/quant/matmul.hpp"
 
@@ -29,6 +30,7 @@
 #include "famx/quant/matvec-inl.hpp"
 #include "famx/moe/router-inl.hpp"
 #include "famx/quant/qmv-inl.hpp"
+#include "famx/moe/experts-inl.hpp"
 
 #if HWY_ONCE
 #define FAMX_KERNELS_HPP_ONCE_
@@ -44,6 +46,8 @@ HWY_EXPORT(QmmBF16);
 HWY_EXPORT(MatvecF32);
 HWY_EXPORT(KernelTarget);
 HWY_EXPORT(Route);
+HWY_EXPORT(SwiGLU);
+HWY_EXPORT(SiluMulExport);
 
 FAMX_KERNEL_LINKAGE const char* kernel_target() { return HWY_DYNAMIC_DISPATCH(KernelTarget)(); }
 
@@ -107,6 +111,20 @@ FAMX_KERNEL_LINKAGE routing route(const routing_config& c, std::span<const float
                                 out.experts.data(), out.weights.data(), out.non_finite.data(), par);
   for (auto f : out.non_finite) out.non_finite_tokens += f;
   return out;
+}
+
+FAMX_KERNEL_LINKAGE void swiglu(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
+                                std::span<const float> x, std::span<float> h, const parallel& par) {
+  quant::detail::check_qmm_args(gate, x.size(), h.size(), 1, "swiglu.gate_proj");
+  detail::check_swiglu_args(gate, up, x.size(), h.size());
+  HWY_DYNAMIC_DISPATCH(SwiGLU)(gate, up, x.data(), h.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void silu_mul(std::span<const float> g, std::span<const float> u, std::span<float> h) {
+  if (u.size() != g.size() || h.size() != g.size())
+    throw error(errc::shape_mismatch, "silu_mul", std::to_string(u.size()) + " and " + std::to_string(h.size()) +
+                " elements", std::to_string(g.size()) + " like g");
+  HWY_DYNAMIC_DISPATCH(SiluMulExport)(g.data(), u.data(), g.size(), h.data());
 }
 
 }  // namespace FAMX_ABI

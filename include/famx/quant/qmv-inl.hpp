@@ -481,9 +481,9 @@ inline void QmvRows(const QmvCall& call, std::size_t r0, std::size_t r1) {
   }
 }
 
-// y = W x (x already f32). Arguments were checked by the caller.
-inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
-                       const parallel& par) {
+// Prepares x for every matrix of w's format and width: the per-group sums and (power-of-two bits)
+// the permuted, pre-scaled copy, in this thread's prep slots. Valid until the next prepare here.
+inline QmvCall QmvPrepare(const quant::qmatrix_view& w, const float* HWY_RESTRICT x) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
@@ -491,7 +491,6 @@ inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x
   const bool pow2 = bits == 2 || bits == 4 || bits == 8;
   const std::size_t words = w.format.packed_words(w.cols);
   const std::size_t chunks = (words + N - 1) / N;
-  // The prep buffers live on the calling thread and are only read by the workers.
   float* sx = ScratchFloats(kSlotSx, 4 * G);  // the group sums, repeated for 4 rows
   float* xp = pow2 ? ScratchFloats(kSlotXp, chunks * N * (32 / static_cast<std::size_t>(bits))) : nullptr;
   for (std::size_t g = 0; g < G; ++g) {
@@ -503,10 +502,15 @@ inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x
   if (bits == 2) PrepPow2<2>(x, w.cols, N, chunks, xp);
   if (bits == 4) PrepPow2<4>(x, w.cols, N, chunks, xp);
   if (bits == 8) PrepPow2<8>(x, w.cols, N, chunks, xp);
-  const QmvCall call{&w, pow2 ? xp : x, sx, chunks, y};
+  return QmvCall{&w, pow2 ? xp : x, sx, chunks, nullptr};
+}
+
+// y = W x for a prepared x (QmvPrepare with a matrix of the same format and width).
+inline void QmvRun(const quant::qmatrix_view& w, QmvCall call, float* HWY_RESTRICT y, const parallel& par) {
+  call.w = &w;
+  call.y = y;
   const std::size_t per = workers_rows(w.rows, par.workers);
-  const std::size_t n_chunks = (w.rows + per - 1) / per;
-  par.for_each(n_chunks, [&](std::size_t i) {
+  par.for_each((w.rows + per - 1) / per, [&](std::size_t i) {
     const std::size_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
     switch (w.scale_type) {
       case dtype::f32: return QmvRows<float>(call, r0, r1);
@@ -514,6 +518,12 @@ inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x
       default: return QmvRows<bf16>(call, r0, r1);
     }
   });
+}
+
+// y = W x (x already f32). Arguments were checked by the caller.
+inline void QmvF32Impl(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                       const parallel& par) {
+  QmvRun(w, QmvPrepare(w, x), y, par);
 }
 
 // Widens bf16 x into a scratch f32 buffer.

@@ -1,0 +1,206 @@
+#pragma once
+// A whole MoE block an engine can call: router gate -> routing -> expert dispatch -> quantized
+// SwiGLU experts (switch_mlp) -> weighted combine in fp32 -> shared experts (DeepSeek's ungated
+// shared_experts, or Qwen3-Next's shared_expert scaled by sigmoid(shared_expert_gate x)).
+// Calls the kernels of <famx/kernels.hpp>; include that header first in the translation unit.
+//
+// Numerics: every expert output is computed by the same kernels whatever the dispatch order, so
+// sorted and unsorted dispatch, fused and unfused experts, and dynamic dispatch and a capacity
+// that drops nothing all give bit-identical results.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "famx/core/error.hpp"
+#include "famx/core/parallel.hpp"
+#include "famx/core/tensor.hpp"
+#include "famx/moe/dispatch.hpp"
+#include "famx/moe/experts.hpp"
+#include "famx/moe/route.hpp"
+#include "famx/moe/routing.hpp"
+#include "famx/quant/matmul.hpp"
+#include "famx/quant/qmatrix.hpp"
+#include "famx/quant/quantize.hpp"
+
+namespace famx::moe {
+
+// Stacked expert matrices [E, out, in] (switch_mlp.*): expert e is a qmatrix_view.
+struct stacked_qmatrix {
+  quant::qmatrix_view first;     // expert 0
+  std::size_t experts = 0;
+  std::size_t packed_step = 0;   // uint32 words from one expert to the next
+  std::size_t scale_step = 0;    // scale (and bias) elements from one expert to the next
+
+  quant::qmatrix_view operator[](std::size_t e) const {
+    quant::qmatrix_view v = first;
+    const std::size_t ss = size_of(first.scale_type);
+    v.packed = first.packed + e * packed_step;
+    v.scales = static_cast<const std::byte*>(first.scales) + e * scale_step * ss;
+    v.biases = static_cast<const std::byte*>(first.biases) + e * scale_step * ss;
+    return v;
+  }
+  // The stack of a quantized [E, out, in] tensor triplet.
+  static stacked_qmatrix of(const quant::quantized& q) {
+    const auto e0 = q.view(0);
+    return {e0, static_cast<std::size_t>(q.packed.dims()[0]), e0.rows * e0.packed_stride, e0.rows * e0.scale_stride};
+  }
+};
+
+// A linear layer that is either quantized (mlx-lm's QuantizedLinear) or dense f32/bf16 (a raw
+// array, like DeepSeek's router weight).
+struct linear_view {
+  std::optional<quant::qmatrix_view> quantized;
+  tensor_view dense;
+
+  std::size_t rows() const { return quantized ? quantized->rows : static_cast<std::size_t>(dense.dims[0]); }
+  std::size_t cols() const { return quantized ? quantized->cols : static_cast<std::size_t>(dense.dims[1]); }
+  // y = W x.
+  void apply(std::span<const float> x, std::span<float> y, const parallel& par = {}) const {
+    if (quantized) {
+      quant::qmv(*quantized, x, y, par);
+    } else {
+      quant::matvec(dense, x, y, par);
+    }
+  }
+};
+
+// A dense SwiGLU MLP (gate_proj, up_proj, down_proj), quantized.
+struct glu_view {
+  quant::qmatrix_view gate_proj, up_proj, down_proj;
+};
+
+// The weights of one MoE block, named as in mlx-lm.
+struct moe_block_weights {
+  linear_view gate;                                  // mlp.gate [E, D]
+  std::span<const float> e_score_correction_bias;    // mlp.gate.e_score_correction_bias [E], or empty
+  stacked_qmatrix gate_proj, up_proj, down_proj;     // mlp.switch_mlp.*: [E, I, D], [E, I, D], [E, D, I]
+  std::optional<glu_view> shared;                    // mlp.shared_experts / mlp.shared_expert
+  std::optional<linear_view> shared_expert_gate;     // mlp.shared_expert_gate [1, D] (Qwen3-Next)
+};
+
+// How to run a block.
+struct moe_options {
+  bool fused = true;            // swiglu (one preparation of x) instead of two qmv + silu_mul
+  bool sorted = true;           // run the (token, expert) pairs grouped by expert
+  double capacity_factor = 0;   // > 0: static capacity ceil(factor * T * k / E) per expert
+};
+
+// What a block call decided.
+struct moe_stats {
+  famx::moe::routing routing;
+  std::size_t capacity = 0;       // 0 without a capacity
+  std::size_t dropped_pairs = 0;  // (token, expert) pairs beyond capacity
+};
+
+namespace detail {
+
+// y = down(silu(gate x) * up x) for one expert; h is scratch of the intermediate size.
+inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
+                        const quant::qmatrix_view& down, std::span<const float> x, std::span<float> y, bool fused,
+                        std::vector<float>& h, std::vector<float>& u, const parallel& par) {
+  h.resize(gate.rows);
+  if (fused) {
+    swiglu(gate, up, x, h, par);
+  } else {
+    u.resize(2 * gate.rows);
+    const std::span<float> g(u.data(), gate.rows), v(u.data() + gate.rows, gate.rows);
+    quant::qmv(gate, x, g, par);
+    quant::qmv(up, x, v, par);
+    silu_mul(g, v, h);
+  }
+  quant::qmv(down, h, y, par);
+}
+
+}  // namespace detail
+
+// out [T, D] = the MoE block applied to x [T, D]. Throws famx::error on inconsistent weights or sizes.
+inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, std::span<const float> x,
+                           std::size_t tokens, std::span<float> out, const moe_options& opt = {},
+                           const parallel& par = {}) {
+  const std::size_t E = c.num_experts, k = c.num_experts_per_tok, D = w.gate.cols();
+  if (w.gate.rows() != E)
+    throw error(errc::shape_mismatch, "mlp.gate", std::to_string(w.gate.rows()) + " rows",
+                std::to_string(E) + " (num_experts)");
+  if (w.gate_proj.experts != E || w.up_proj.experts != E || w.down_proj.experts != E)
+    throw error(errc::shape_mismatch, "mlp.switch_mlp", std::to_string(w.gate_proj.experts) + " experts",
+                std::to_string(E) + " (num_experts)");
+  if (w.down_proj.first.rows != D || w.gate_proj.first.cols != D)
+    throw error(errc::shape_mismatch, "mlp.switch_mlp.down_proj", std::to_string(w.down_proj.first.rows) + " rows",
+                std::to_string(D) + " (hidden_size)");
+  if (x.size() != tokens * D || out.size() != tokens * D)
+    throw error(errc::shape_mismatch, "moe_block.x", std::to_string(x.size()) + " / " + std::to_string(out.size()) +
+                " elements", std::to_string(tokens * D) + " (tokens * hidden_size) for x and out");
+
+  // Router: one gate product per token (batch-invariant: a token's logits never depend on others).
+  std::vector<float> logits(tokens * E);
+  for (std::size_t t = 0; t < tokens; ++t)
+    w.gate.apply(x.subspan(t * D, D), std::span<float>(logits).subspan(t * E, E), par);
+  moe_stats stats{route(c, logits, w.e_score_correction_bias, tokens, par)};
+  const routing& r = stats.routing;
+
+  // The pairs to run, in run order.
+  std::vector<std::int32_t> pairs;
+  std::vector<std::uint8_t> dropped(tokens * k, 0);
+  if (opt.capacity_factor > 0) {
+    stats.capacity = expert_capacity(opt.capacity_factor, tokens, k, E);
+    const auto cd = dispatch_with_capacity(r, E, stats.capacity);
+    for (std::int32_t p : cd.slots)
+      if (p >= 0) pairs.push_back(p);
+    dropped = cd.dropped;
+    stats.dropped_pairs = cd.dropped_pairs;
+  } else if (opt.sorted) {
+    pairs = dispatch(r, E).order;
+  } else {
+    pairs.resize(tokens * k);
+    for (std::size_t p = 0; p < pairs.size(); ++p) pairs[p] = static_cast<std::int32_t>(p);
+  }
+
+  // Experts: many pairs -> pairs across threads; few -> rows across threads inside each kernel.
+  std::vector<float> y(tokens * k * D, 0.0f);
+  auto run_pair = [&](std::int32_t p, std::vector<float>& h, std::vector<float>& u, const parallel& kp) {
+    const auto t = static_cast<std::size_t>(p) / k, e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
+    detail::glu_forward(w.gate_proj[e], w.up_proj[e], w.down_proj[e], x.subspan(t * D, D),
+                        std::span<float>(y).subspan(static_cast<std::size_t>(p) * D, D), opt.fused, h, u, kp);
+  };
+  if (pairs.size() >= 2 * par.workers && par.workers > 1) {
+    const std::size_t chunks = 4 * par.workers, per = (pairs.size() + chunks - 1) / chunks;
+    par.for_each(chunks, [&](std::size_t ci) {
+      std::vector<float> h, u;
+      for (std::size_t i = ci * per; i < std::min(pairs.size(), (ci + 1) * per); ++i) run_pair(pairs[i], h, u, {});
+    });
+  } else {
+    std::vector<float> h, u;
+    for (std::int32_t p : pairs) run_pair(p, h, u, par);
+  }
+
+  // Combine in fp32, choices in order, then the shared expert.
+  std::vector<float> h, u, shared(D), gate_value(1);
+  for (std::size_t t = 0; t < tokens; ++t) {
+    float* o = out.data() + t * D;
+    for (std::size_t j = 0; j < D; ++j) o[j] = 0.0f;
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::size_t p = t * k + i;
+      if (dropped[p]) continue;
+      const float wt = r.weights[p];
+      for (std::size_t j = 0; j < D; ++j) o[j] += wt * y[p * D + j];
+    }
+    if (w.shared) {
+      detail::glu_forward(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x.subspan(t * D, D), shared,
+                          opt.fused, h, u, par);
+      float scale = 1.0f;
+      if (w.shared_expert_gate) {
+        w.shared_expert_gate->apply(x.subspan(t * D, D), gate_value, par);
+        scale = 1.0f / (1.0f + std::exp(-gate_value[0]));
+      }
+      for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared[j];
+    }
+  }
+  return stats;
+}
+
+}  // namespace famx::moe
