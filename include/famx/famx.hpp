@@ -7,6 +7,7 @@
 #include "famx/core/parallel.hpp"
 #include "famx/core/tensor.hpp"
 #include "famx/core/tree_sum.hpp"
+#include "famx/io/safetensors.hpp"
 #include "famx/quant/format.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/pack.hpp"
