@@ -7,6 +7,7 @@
 #include "famx/core/parallel.hpp"
 #include "famx/core/tensor.hpp"
 #include "famx/core/tree_sum.hpp"
+#include "famx/io/safetensors.hpp"
 #include "famx/moe/block.hpp"
 #include "famx/moe/dispatch.hpp"
 #include "famx/moe/experts.hpp"
