@@ -120,38 +120,12 @@ inline void PrepPow2(const float* HWY_RESTRICT x, std::size_t cols, std::size_t 
   }
 }
 
-// Stores four rows' lane vectors after `levels` (1 or 2) levels of adjacent-pair sums, row by row:
-// [row 0: N/2^levels | row 1 | row 2 | row 3] over 2^(2-levels) vectors (N >= 4); with one lane
-// (SCALAR) the four row values. The pairing is the tree SegmentSums continues.
-template <class D, class V>
-HWY_INLINE void StoreReduced4(D d, V v0, V v1, V v2, V v3, std::size_t levels, hn::TFromD<D>* HWY_RESTRICT out) {
-#if HWY_TARGET == HWY_SCALAR
-  (void)d, (void)levels;
-  out[0] = hn::GetLane(v0), out[1] = hn::GetLane(v1), out[2] = hn::GetLane(v2), out[3] = hn::GetLane(v3);
-#else
-  const auto t01 = hn::Add(ConcatEven(d, v1, v0), ConcatOdd(d, v1, v0));
-  const auto t23 = hn::Add(ConcatEven(d, v3, v2), ConcatOdd(d, v3, v2));
-  if (levels == 1) {
-    hn::Store(t01, d, out);
-    hn::Store(t23, d, out + hn::Lanes(d));
-    return;
-  }
-  hn::Store(hn::Add(ConcatEven(d, t23, t01), ConcatOdd(d, t23, t01)), d, out);
-#endif
-}
-
-// Levels StoreReduced4 can do without crossing a segment of `seg` lanes (0 with one lane).
-template <class DF>
-HWY_INLINE std::size_t InRegisterLevels(DF df, std::size_t seg) {
-  return hn::Lanes(df) == 1 ? 0 : (seg >= 4 ? 2 : 1);
-}
-
-// Per-lane partial dot products of one chunk (N words) of four rows (lane l: sum over word l of
-// q*x), stored reduced by StoreReduced4.
+// Per-lane partial dot products of one chunk (N words) of four rows: a_r[l] = sum_j q*x.
 template <int kBits, class DF>
 HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<hn::RebindToUnsigned<DF>> w1,
                           hn::Vec<hn::RebindToUnsigned<DF>> w2, hn::Vec<hn::RebindToUnsigned<DF>> w3,
-                          const float* HWY_RESTRICT xp, std::size_t levels, float* HWY_RESTRICT out) {
+                          const float* HWY_RESTRICT xp, float* HWY_RESTRICT a0, float* HWY_RESTRICT a1,
+                          float* HWY_RESTRICT a2, float* HWY_RESTRICT a3) {
   constexpr int kPer = 32 / kBits;
   const hn::RebindToUnsigned<DF> du;
   const hn::RebindToSigned<DF> di;
@@ -179,7 +153,10 @@ HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<h
   acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w1))), xl, acc1);
   acc2 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w2))), xl, acc2);
   acc3 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w3))), xl, acc3);
-  StoreReduced4(df, acc0, acc1, acc2, acc3, levels, out);
+  hn::Store(acc0, df, a0);
+  hn::Store(acc1, df, a1);
+  hn::Store(acc2, df, a2);
+  hn::Store(acc3, df, a3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,12 +196,11 @@ HWY_INLINE hn::Vec<DU> DotBytes(DU, hn::Vec<DU> a, hn::Vec<DU> b, int pair_weigh
 #define FAMX_HAVE_DOT_BYTES 0
 #endif
 
-// Exact per-word integer sums of one chunk of four rows, stored reduced by StoreReduced4 (2 levels:
-// 4- and 8-bit groups span at least 4 words) as f32; every sum is an integer below 2^24, so the
-// order of additions does not matter.
+// Exact per-word integer sums of one chunk of four rows, stored as f32 lanes (|sum| < 2^24).
 template <int kBits, class DF>
-HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* words, const std::int8_t* HWY_RESTRICT xq,
-                             float* HWY_RESTRICT out) {
+HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_t c,
+                             const std::uint32_t* tail_rows, const std::int8_t* HWY_RESTRICT xq,
+                             float* HWY_RESTRICT const* out) {
   const std::size_t N = hn::Lanes(df);
 #if FAMX_HAVE_DOT_BYTES
   const hn::RebindToUnsigned<DF> du;
@@ -232,52 +208,47 @@ HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* words, const std
   const auto nib = hn::Set(du, 0x0F0F0F0Fu);
   const auto xa = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq)));
   const auto xb = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq) + N));
-  auto row_sum = [&](const std::uint32_t* p) HWY_ATTR {
-    const auto w = hn::LoadU(du, p);
-    const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
-    if constexpr (kBits == 4) {
-      return hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 1));  // planes: lo codes, hi codes
-    } else {
-      return hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xa, 16));  // q = lo + 16 hi
-    }
-  };
-  const auto s0 = hn::BitCast(di, row_sum(words[0])), s1 = hn::BitCast(di, row_sum(words[1]));
-  const auto s2 = hn::BitCast(di, row_sum(words[2])), s3 = hn::BitCast(di, row_sum(words[3]));
-  HWY_ALIGN std::int32_t reduced[HWY_MAX_BYTES / 4];
-  StoreReduced4(di, s0, s1, s2, s3, 2, reduced);
-  hn::Store(hn::ConvertTo(df, hn::Load(di, reduced)), df, out);
-#else
-  const std::size_t per_row = std::max<std::size_t>(N / 4, 1), lanes_per = N >= 4 ? 4 : 1;
   for (std::size_t r = 0; r < 4; ++r) {
-    for (std::size_t i = 0; i < per_row; ++i) {
+    const auto w = hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N);
+    const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
+    hn::Vec<decltype(du)> sum;
+    if constexpr (kBits == 4) {
+      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 1));  // planes: lo codes, hi codes
+    } else {
+      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xa, 16));  // q = lo + 16 hi
+    }
+    hn::Store(hn::ConvertTo(df, hn::BitCast(di, sum)), df, out[r] + c * N);
+  }
+#else
+  for (std::size_t r = 0; r < 4; ++r) {
+    const std::uint32_t* words = tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N;
+    for (std::size_t l = 0; l < N; ++l) {
       std::int32_t t = 0;
-      for (std::size_t l = i * lanes_per; l < (i + 1) * lanes_per && l < N; ++l) {
-        for (std::size_t b = 0; b < 4; ++b) {
-          const std::int32_t byte = static_cast<std::int32_t>((words[r][l] >> (8 * b)) & 0xFFu);
-          const std::int32_t lo = byte & 0xF, hi = byte >> 4;
-          if constexpr (kBits == 4) {
-            t += lo * xq[4 * l + b] + hi * xq[4 * N + 4 * l + b];
-          } else {
-            t += (lo + 16 * hi) * xq[4 * l + b];
-          }
+      for (std::size_t b = 0; b < 4; ++b) {
+        const std::int32_t byte = static_cast<std::int32_t>((words[l] >> (8 * b)) & 0xFFu);
+        const std::int32_t lo = byte & 0xF, hi = byte >> 4;
+        if constexpr (kBits == 4) {
+          t += lo * xq[4 * l + b] + hi * xq[4 * N + 4 * l + b];
+        } else {
+          t += (lo + 16 * hi) * xq[4 * l + b];
         }
       }
-      out[r * per_row + i] = static_cast<float>(t);
+      out[r][c * N + l] = static_cast<float>(t);
     }
   }
 #endif
 }
 
-// Continues adjacent-pair sums over `nv` consecutive vectors in place, from lanes that already
-// hold sums of `width` original lanes until they hold sums of `seg`: afterwards the first
-// nv*N*width/seg floats of a are those sums, in order. nv must be a multiple of seg/width.
+// Sums aligned segments of `seg` lanes of `nv` consecutive vectors in place: afterwards the first
+// nv*N/seg floats of a are the segment sums, in (vector, segment) order. nv must be a multiple of
+// seg. Each level adds adjacent lane pairs, so a segment's sum is a fixed pairwise tree.
 template <class DF>
-HWY_INLINE void SegmentSums(DF df, float* HWY_RESTRICT a, std::size_t nv, std::size_t width, std::size_t seg) {
+HWY_INLINE void SegmentSums(DF df, float* HWY_RESTRICT a, std::size_t nv, std::size_t seg) {
 #if HWY_TARGET == HWY_SCALAR
-  (void)df, (void)a, (void)nv, (void)width, (void)seg;
+  (void)df, (void)a, (void)nv, (void)seg;
 #else
   const std::size_t N = hn::Lanes(df);
-  for (; width < seg; width *= 2, nv /= 2) {
+  for (std::size_t width = 1; width < seg; width *= 2, nv /= 2) {
     for (std::size_t i = 0; i < nv / 2; ++i) {
       const auto lo = hn::Load(df, a + 2 * i * N);
       const auto hi = hn::Load(df, a + (2 * i + 1) * N);
@@ -356,58 +327,62 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
   const std::size_t gw = w.format.group_words();
   const std::size_t G = w.groups();
   const std::size_t chunks = call.chunks;
-  const std::size_t seg = std::min(N, gw);    // lanes of one chunk that belong to one group
-  const std::size_t spv = N / seg;            // segments per chunk and row
-  const std::size_t spg = gw / seg;           // segments summed into one group
-  const std::size_t levels = InRegisterLevels(df, seg);
-  const std::size_t done = std::size_t{1} << levels;  // lanes StoreReduced4 already summed
-  const std::size_t cf = N == 1 ? 4 : 4 * N / done;  // floats per chunk of four rows
-  const std::size_t nv = (chunks * cf / N + seg / done - 1) / (seg / done) * (seg / done);  // padded
-  float* a = ScratchFloats(kSlotWork0, std::max(nv * N, chunks * cf));
+  const std::size_t seg = std::min(N, gw);              // lanes per segment
+  const std::size_t segs_per_vec = N / seg;             // segments per stored vector
+  const std::size_t segs_per_group = gw / seg;          // segments summed into one group
+  const std::size_t nv = (4 * chunks + seg - 1) / seg * seg;  // stored vectors, padded
+  float* a = ScratchFloats(kSlotWork0, nv * N);
   float* d = ScratchFloats(kSlotWork1, 8 * G + N);
   float* p = d + 4 * G;  // [4][G] partials, padded to a vector for TreeSum4
   const auto* scales = static_cast<const ScaleT*>(w.scales);
   const auto* biases = static_cast<const ScaleT*>(w.biases);
   const std::size_t full = words / N;  // chunks without a tail
-  const std::size_t xq_chunk = (kBits == 4 ? 8 : 4) * N;  // int8 path: bytes of xq per chunk
 
-  HWY_ALIGN std::uint32_t tail[4][HWY_MAX_BYTES / 4];
+  alignas(64) std::uint32_t tail[4][HWY_MAX_BYTES / 4];
   for (std::size_t rb = r0; rb < r1; rb += 4) {
     const std::size_t nr = std::min<std::size_t>(4, r1 - rb);
     const std::uint32_t* rows[4];
     for (std::size_t i = 0; i < 4; ++i) rows[i] = w.row(rb + std::min(i, nr - 1));
-    for (std::size_t c = 0; c < chunks; ++c) {
-      const std::uint32_t* src[4];
-      if (c < full) {
-        for (std::size_t i = 0; i < 4; ++i) src[i] = rows[i] + c * N;
-      } else {  // the last, partial chunk: zero-padded copies of the tail words
-        for (std::size_t i = 0; i < 4; ++i) {
-          std::memset(tail[i], 0, N * sizeof(std::uint32_t));
-          std::memcpy(tail[i], rows[i] + c * N, (words - c * N) * sizeof(std::uint32_t));
-          src[i] = tail[i];
-        }
+    float* outs[4] = {a, a + chunks * N, a + 2 * chunks * N, a + 3 * chunks * N};
+    const std::size_t xq_chunk = (kBits == 4 ? 8 : 4) * N;  // bytes of xq per chunk
+    for (std::size_t c = 0; kInt8 && c < full; ++c) ChunkDotInt4<kBits>(df, rows, c, nullptr, call.xq + c * xq_chunk, outs);
+    for (std::size_t c = 0; !kInt8 && c < full; ++c) {
+      ChunkDot4<kBits>(df, hn::LoadU(du, rows[0] + c * N), hn::LoadU(du, rows[1] + c * N),
+                       hn::LoadU(du, rows[2] + c * N), hn::LoadU(du, rows[3] + c * N),
+                       call.xp + c * kPer * N, a + (0 * chunks + c) * N, a + (1 * chunks + c) * N,
+                       a + (2 * chunks + c) * N, a + (3 * chunks + c) * N);
+    }
+    if (full < chunks) {  // the last, partial chunk: zero-padded copies of the tail words
+      const std::size_t left = words - full * N;
+      for (std::size_t i = 0; i < 4; ++i) {
+        std::memset(tail[i], 0, N * sizeof(std::uint32_t));
+        std::memcpy(tail[i], rows[i] + full * N, left * sizeof(std::uint32_t));
       }
       if constexpr (kInt8) {
-        ChunkDotInt4<kBits>(df, src, call.xq + c * xq_chunk, a + c * cf);
+        ChunkDotInt4<kBits>(df, rows, full, tail[0], call.xq + full * xq_chunk, outs);
       } else {
-        ChunkDot4<kBits>(df, hn::LoadU(du, src[0]), hn::LoadU(du, src[1]), hn::LoadU(du, src[2]),
-                         hn::LoadU(du, src[3]), call.xp + c * kPer * N, levels, a + c * cf);
+        ChunkDot4<kBits>(df, hn::Load(du, tail[0]), hn::Load(du, tail[1]), hn::Load(du, tail[2]),
+                         hn::Load(du, tail[3]), call.xp + full * kPer * N, a + (0 * chunks + full) * N,
+                         a + (1 * chunks + full) * N, a + (2 * chunks + full) * N, a + (3 * chunks + full) * N);
       }
     }
-    std::fill(a + chunks * cf, a + nv * N, 0.0f);
-    SegmentSums(df, a, nv, done, seg);
-    // Sums are in (chunk, row, segment) order: d [4][G] gathers each row's groups.
-    for (std::size_t i = 0; i < 4; ++i) {
-      for (std::size_t g = 0; g < G; ++g) {
-        float t = 0;
-        for (std::size_t k = 0; k < spg; ++k) {
-          const std::size_t q = g * spg + k;
-          t += a[(q / spv * 4 + i) * spv + q % spv];
+    std::fill(a + 4 * chunks * N, a + nv * N, 0.0f);
+    SegmentSums(df, a, nv, seg);
+    // Group dot products of the 4 rows, d [4][G] (directly the segment sums when they line up).
+    const std::size_t row_sums = chunks * segs_per_vec;
+    float* dots = d;
+    if (segs_per_group == 1 && row_sums == G) {
+      dots = a;
+    } else {
+      for (std::size_t i = 0; i < 4; ++i) {
+        const float* sums = a + i * row_sums;
+        for (std::size_t g = 0; g < G; ++g) {
+          float t = 0;
+          for (std::size_t k = 0; k < segs_per_group; ++k) t += sums[g * segs_per_group + k];
+          d[i * G + g] = t;
         }
-        d[i * G + g] = t;
       }
     }
-    const float* dots = d;
     const std::size_t off = rb * w.scale_stride;
     if (nr == 4 && w.scale_stride == G) {  // 4 rows of scales are contiguous: one pass over 4G
       GroupPartials(df, scales + off, biases + off, dots, call.xa, call.sx, 4 * G, p);
