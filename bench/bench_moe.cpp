@@ -162,16 +162,16 @@ void bm_router(benchmark::State& state, routing_config c, std::size_t tokens) {
   state.SetLabel(famx::kernel_target());
 }
 
-void bm_decode(benchmark::State& state, block& b, bool fused) {
+void bm_decode(benchmark::State& state, block& b, famx::moe::moe_options opt) {
   const auto x = activations(b.D, 2);
   std::vector<float> out(b.D);
-  const auto stats = famx::moe::moe_block(b.config, b.w, x, 1, out, {.fused = fused});
+  const auto stats = famx::moe::moe_block(b.config, b.w, x, 1, out, opt);
   const auto parts = b.token_bytes(stats.routing);
   std::size_t bytes = 0;
   for (auto p : parts) bytes += p.size();
   const double roof_gbps = famx_bench::stream_read_gbps(parts, {});
   const auto t0 = clock_type::now();
-  for (auto _ : state) famx::moe::moe_block(b.config, b.w, x, 1, out, {.fused = fused});
+  for (auto _ : state) famx::moe::moe_block(b.config, b.w, x, 1, out, opt);
   const double secs = seconds_since(t0) / static_cast<double>(state.iterations());
   const double roof_secs = static_cast<double>(bytes) * 1e-9 / roof_gbps;
   state.counters["tokens/s"] = 1.0 / secs;
@@ -205,13 +205,14 @@ void register_all() {
     benchmark::RegisterBenchmark(("router/softmax/E:512/k:10" + t).c_str(),
                                  [=](benchmark::State& s) { bm_router(s, qwen3_next(), tokens); });
   }
-  for (bool fused : {true, false}) {
-    const std::string f = fused ? "/fused" : "/unfused";
-    benchmark::RegisterBenchmark(("decode/qwen3_30b_a3b" + f).c_str(),
-                                 [=](benchmark::State& s) { bm_decode(s, qwen_block(), fused); })
+  const std::pair<const char*, famx::moe::moe_options> variants[] = {
+      {"/fused", {}}, {"/unfused", {.fused = false}}, {"/fused_int8", {.int8_activations = true}}};
+  for (const auto& [suffix, opt] : variants) {
+    benchmark::RegisterBenchmark((std::string("decode/qwen3_30b_a3b") + suffix).c_str(),
+                                 [=](benchmark::State& s) { bm_decode(s, qwen_block(), opt); })
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("decode/deepseek_v3" + f).c_str(),
-                                 [=](benchmark::State& s) { bm_decode(s, deepseek_block(), fused); })
+    benchmark::RegisterBenchmark((std::string("decode/deepseek_v3") + suffix).c_str(),
+                                 [=](benchmark::State& s) { bm_decode(s, deepseek_block(), opt); })
         ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("prefill/qwen3_30b_a3b/tokens:512",

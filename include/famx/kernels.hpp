@@ -117,7 +117,14 @@ FAMX_KERNEL_LINKAGE void swiglu(const quant::qmatrix_view& gate, const quant::qm
                                 std::span<const float> x, std::span<float> h, const parallel& par) {
   quant::detail::check_qmm_args(gate, x.size(), h.size(), 1, "swiglu.gate_proj");
   detail::check_swiglu_args(gate, up, x.size(), h.size());
-  HWY_DYNAMIC_DISPATCH(SwiGLU)(gate, up, x.data(), h.data(), par);
+  HWY_DYNAMIC_DISPATCH(SwiGLU)(gate, up, x.data(), h.data(), false, par);
+}
+
+FAMX_KERNEL_LINKAGE void swiglu_int8(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
+                                     std::span<const float> x, std::span<float> h, const parallel& par) {
+  quant::detail::check_qmm_args(gate, x.size(), h.size(), 1, "swiglu_int8.gate_proj");
+  detail::check_swiglu_args(gate, up, x.size(), h.size());
+  HWY_DYNAMIC_DISPATCH(SwiGLU)(gate, up, x.data(), h.data(), true, par);
 }
 
 FAMX_KERNEL_LINKAGE void silu_mul(std::span<const float> g, std::span<const float> u, std::span<float> h) {

@@ -156,13 +156,18 @@ TEST_CASE("capacity fills first choices before second choices and counts what it
   CHECK(roomy.dropped_pairs == 0);
 }
 
-TEST_CASE("fused swiglu equals two qmv calls and silu_mul, on every target") {
+TEST_CASE("fused swiglu (exact and int8) equals two qmv calls and silu_mul, on every target") {
   std::mt19937 rng(30);
   const auto g = random_quantized({96, 256}, rng, 0.1f), u = random_quantized({96, 256}, rng, 0.1f);
   const auto x = random_x(256, 31);
   std::vector<float> h(96), gv(96), uv(96), h2(96);
   for (std::int64_t t : famx::kernel_targets()) {
     famx::force_target guard(t);
+    famx::moe::swiglu_int8(g.view(), u.view(), x, h);
+    famx::quant::qmv_int8(g.view(), x, gv);
+    famx::quant::qmv_int8(u.view(), x, uv);
+    famx::moe::silu_mul(gv, uv, h2);
+    REQUIRE(h == h2);
     famx::moe::swiglu(g.view(), u.view(), x, h);
     famx::quant::qmv(g.view(), x, gv);
     famx::quant::qmv(u.view(), x, uv);
@@ -208,6 +213,14 @@ TEST_CASE("MoE blocks match the fp64 reference; fused, sorted and capacity varia
       const auto roomy = famx::moe::moe_block(v.c, b.w, x, tokens, other, {.capacity_factor = 8.0});
       CHECK(roomy.dropped_pairs == 0);
       REQUIRE(other == out);
+      // int8 activations: close to the exact block (per-group activation rounding, ~1/254)
+      const auto fast = famx::moe::moe_block(v.c, b.w, x, tokens, other, {.int8_activations = true});
+      REQUIRE(fast.routing.experts == stats.routing.experts);
+      double mag = 0, worst = 0;
+      for (std::size_t i = 0; i < out.size(); ++i)
+        mag = std::max(mag, std::fabs(static_cast<double>(out[i]))), worst = std::max(worst, std::fabs(static_cast<double>(other[i] - out[i])));
+      CHECK(worst <= 0.03 * mag);
+      CHECK(worst > 0.0);  // it really took the other path
       const auto tight = famx::moe::moe_block(v.c, b.w, x, tokens, other, {.capacity_factor = 0.5});
       CHECK(tight.dropped_pairs > 0);
       const auto cd = famx::moe::dispatch_with_capacity(tight.routing, v.c.num_experts, tight.capacity);

@@ -88,6 +88,7 @@ struct moe_options {
   bool fused = true;            // swiglu (one preparation of x) instead of two qmv + silu_mul
   bool sorted = true;           // run the (token, expert) pairs grouped by expert
   double capacity_factor = 0;   // > 0: static capacity ceil(factor * T * k / E) per expert
+  bool int8_activations = false;  // experts use qmv_int8 arithmetic (faster, bounded error)
 };
 
 // What a block call decided.
@@ -101,19 +102,30 @@ namespace detail {
 
 // y = down(silu(gate x) * up x) for one expert; h is scratch of the intermediate size.
 inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
-                        const quant::qmatrix_view& down, std::span<const float> x, std::span<float> y, bool fused,
-                        std::vector<float>& h, std::vector<float>& u, const parallel& par) {
+                        const quant::qmatrix_view& down, std::span<const float> x, std::span<float> y,
+                        const moe_options& opt, std::vector<float>& h, std::vector<float>& u, const parallel& par) {
   h.resize(gate.rows);
-  if (fused) {
-    swiglu(gate, up, x, h, par);
+  auto mv = [&](const quant::qmatrix_view& w, std::span<const float> in, std::span<float> out) {
+    if (opt.int8_activations) {
+      quant::qmv_int8(w, in, out, par);
+    } else {
+      quant::qmv(w, in, out, par);
+    }
+  };
+  if (opt.fused) {
+    if (opt.int8_activations) {
+      swiglu_int8(gate, up, x, h, par);
+    } else {
+      swiglu(gate, up, x, h, par);
+    }
   } else {
     u.resize(2 * gate.rows);
     const std::span<float> g(u.data(), gate.rows), v(u.data() + gate.rows, gate.rows);
-    quant::qmv(gate, x, g, par);
-    quant::qmv(up, x, v, par);
+    mv(gate, x, g);
+    mv(up, x, v);
     silu_mul(g, v, h);
   }
-  quant::qmv(down, h, y, par);
+  mv(down, h, y);
 }
 
 }  // namespace detail
@@ -165,7 +177,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   auto run_pair = [&](std::int32_t p, std::vector<float>& h, std::vector<float>& u, const parallel& kp) {
     const auto t = static_cast<std::size_t>(p) / k, e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
     detail::glu_forward(w.gate_proj[e], w.up_proj[e], w.down_proj[e], x.subspan(t * D, D),
-                        std::span<float>(y).subspan(static_cast<std::size_t>(p) * D, D), opt.fused, h, u, kp);
+                        std::span<float>(y).subspan(static_cast<std::size_t>(p) * D, D), opt, h, u, kp);
   };
   if (pairs.size() >= 2 * par.workers && par.workers > 1) {
     const std::size_t chunks = 4 * par.workers, per = (pairs.size() + chunks - 1) / chunks;
@@ -191,7 +203,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     }
     if (w.shared) {
       detail::glu_forward(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x.subspan(t * D, D), shared,
-                          opt.fused, h, u, par);
+                          opt, h, u, par);
       float scale = 1.0f;
       if (w.shared_expert_gate) {
         w.shared_expert_gate->apply(x.subspan(t * D, D), gate_value, par);

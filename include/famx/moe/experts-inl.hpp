@@ -39,10 +39,11 @@ inline void SiluMul(const float* HWY_RESTRICT g, const float* HWY_RESTRICT u, st
   }
 }
 
-// h = silu(gate x) * (up x), fused: one preparation of x serves both projections.
+// h = silu(gate x) * (up x), fused: one preparation of x serves both projections; int8 selects
+// the qmv_int8 arithmetic.
 inline void SwiGLU(const quant::qmatrix_view& gate, const quant::qmatrix_view& up, const float* x, float* h,
-                   const parallel& par) {
-  const QmvCall call = QmvPrepare(gate, x);
+                   bool int8, const parallel& par) {
+  const QmvCall call = int8 ? QmvInt8Prepare(gate, x) : QmvPrepare(gate, x);
   float* gu = ScratchFloats(kSlotInput, 2 * gate.rows);
   QmvRun(gate, call, gu, par);
   QmvRun(up, call, gu + gate.rows, par);

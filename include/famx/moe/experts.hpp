@@ -18,6 +18,10 @@ inline namespace FAMX_ABI {
 // prepared once for both projections. Equal, bit for bit, to two qmv calls and silu_mul.
 FAMX_KERNEL_LINKAGE void swiglu(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
                                 std::span<const float> x, std::span<float> h, const parallel& par = {});
+// swiglu with qmv_int8 arithmetic (x quantized to int8 per group once for both projections);
+// equal, bit for bit, to two qmv_int8 calls and silu_mul.
+FAMX_KERNEL_LINKAGE void swiglu_int8(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
+                                     std::span<const float> x, std::span<float> h, const parallel& par = {});
 // h = silu(g) * u elementwise, with the operations swiglu uses.
 FAMX_KERNEL_LINKAGE void silu_mul(std::span<const float> g, std::span<const float> u, std::span<float> h);
 

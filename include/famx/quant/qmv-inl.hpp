@@ -448,6 +448,10 @@ inline void QmvRowsGeneric(const QmvCall& call, std::size_t r0, std::size_t r1) 
 
 template <class ScaleT>
 inline void QmvRows(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  if (call.xq != nullptr) {  // prepared by QmvInt8Prepare (4- and 8-bit only)
+    return call.w->format.bits == 4 ? QmvRowsPow2<4, ScaleT, true>(call, r0, r1)
+                                    : QmvRowsPow2<8, ScaleT, true>(call, r0, r1);
+  }
   switch (call.w->format.bits) {
     case 2: return QmvRowsPow2<2, ScaleT>(call, r0, r1);
     case 4: return QmvRowsPow2<4, ScaleT>(call, r0, r1);
@@ -522,11 +526,11 @@ inline void QmvBF16(const quant::qmatrix_view& w, const bf16* x, float* y, const
   QmvF32Impl(w, WidenBF16(x, w.cols), y, par);
 }
 
-// y = W x with x quantized to int8 per group (4- and 8-bit weights; others take the exact path).
-inline void QmvInt8(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
-                    const parallel& par) {
+// Prepares x for the int8 path (4- and 8-bit weights; other widths get the exact preparation):
+// group sums, per-group activation scales a_g = max|x_g| / 127 and the xq byte planes.
+inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RESTRICT x) {
   const int bits = w.format.bits;
-  if (bits != 4 && bits != 8) return QmvF32Impl(w, x, y, par);
+  if (bits != 4 && bits != 8) return QmvPrepare(w, x);
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
@@ -549,7 +553,7 @@ inline void QmvInt8(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, f
       const std::size_t j = g * gs + k;
       const auto q = static_cast<std::int8_t>(a > 0 ? std::nearbyint(x[j] / a) : 0.0f);
       if (bits == 8) {
-        xq[j / (4 * N) * (4 * N) + j % (4 * N)] = q;  // natural order
+        xq[j] = q;  // natural order
       } else {  // code j = 8l + 2b (+1): word l, byte b, low (high) nibble plane
         const std::size_t l = j / 8, b = (j % 8) / 2, c = l / N;
         xq[c * 8 * N + (j % 2) * 4 * N + (l % N) * 4 + b] = q;
@@ -560,16 +564,13 @@ inline void QmvInt8(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, f
     std::memcpy(sx + i * G, sx, G * sizeof(float));
     std::memcpy(xa + i * G, xa, G * sizeof(float));
   }
-  QmvCall call{&w, x, sx, chunks, y, xq, xa};
-  const std::size_t per = workers_rows(w.rows, par.workers);
-  par.for_each((w.rows + per - 1) / per, [&](std::size_t i) {
-    const std::size_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
-    switch (w.scale_type) {
-      case dtype::f32: return bits == 4 ? QmvRowsPow2<4, float, true>(call, r0, r1) : QmvRowsPow2<8, float, true>(call, r0, r1);
-      case dtype::f16: return bits == 4 ? QmvRowsPow2<4, f16, true>(call, r0, r1) : QmvRowsPow2<8, f16, true>(call, r0, r1);
-      default: return bits == 4 ? QmvRowsPow2<4, bf16, true>(call, r0, r1) : QmvRowsPow2<8, bf16, true>(call, r0, r1);
-    }
-  });
+  return QmvCall{&w, x, sx, chunks, nullptr, xq, xa};
+}
+
+// y = W x with x quantized to int8 per group (4- and 8-bit weights; others take the exact path).
+inline void QmvInt8(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                    const parallel& par) {
+  QmvRun(w, QmvInt8Prepare(w, x), y, par);
 }
 
 // ---------------------------------------------------------------------------------------------
