@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
 
 #include "famx/core/config.hpp"
 #include "famx/core/dtype.hpp"
@@ -343,10 +344,18 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
     const std::size_t nr = std::min<std::size_t>(4, r1 - rb);
     const std::uint32_t* rows[4];
     for (std::size_t i = 0; i < 4; ++i) rows[i] = w.row(rb + std::min(i, nr - 1));
+    // The next block's rows, fetched a block ahead: each block starts four new short streams
+    // that the hardware prefetchers would only pick up after a few misses.
+    const std::uint32_t* next[4];
+    for (std::size_t i = 0; i < 4; ++i) next[i] = w.row(std::min(rb + 4 + i, w.rows - 1));
     float* outs[4] = {a, a + chunks * N, a + 2 * chunks * N, a + 3 * chunks * N};
     const std::size_t xq_chunk = (kBits == 4 ? 8 : 4) * N;  // bytes of xq per chunk
-    for (std::size_t c = 0; kInt8 && c < full; ++c) ChunkDotInt4<kBits>(df, rows, c, nullptr, call.xq + c * xq_chunk, outs);
+    for (std::size_t c = 0; kInt8 && c < full; ++c) {
+      for (std::size_t i = 0; i < 4; ++i) hwy::Prefetch(next[i] + c * N);
+      ChunkDotInt4<kBits>(df, rows, c, nullptr, call.xq + c * xq_chunk, outs);
+    }
     for (std::size_t c = 0; !kInt8 && c < full; ++c) {
+      for (std::size_t i = 0; i < 4; ++i) hwy::Prefetch(next[i] + c * N);
       ChunkDot4<kBits>(df, hn::LoadU(du, rows[0] + c * N), hn::LoadU(du, rows[1] + c * N),
                        hn::LoadU(du, rows[2] + c * N), hn::LoadU(du, rows[3] + c * N),
                        call.xp + c * kPer * N, a + (0 * chunks + c) * N, a + (1 * chunks + c) * N,
