@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
 #include "baselines.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -111,6 +113,15 @@ double fma_peak_gflops(const famx::parallel& par, double seconds) {
     elapsed = std::chrono::duration<double>(clock::now() - t0).count();
   } while (elapsed < seconds);
   return flops_per_call * static_cast<double>(calls) / elapsed * 1e-9;
+}
+
+int run(int argc, char** argv, void (*register_cases)()) {
+  register_cases();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace famx_bench

@@ -19,4 +19,7 @@ double stream_read_gbps(std::span<const bytes> parts, const famx::parallel& par,
 // fp32 FMA peak in GFLOP/s with the best SIMD target, on every thread of `par`.
 double fma_peak_gflops(const famx::parallel& par, double seconds = 0.05);
 
+// A benchmark program's main: registers the cases, then runs Google Benchmark with the arguments.
+int run(int argc, char** argv, void (*register_cases)());
+
 }  // namespace famx_bench

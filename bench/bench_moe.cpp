@@ -4,7 +4,7 @@
 //    experts' weight bytes (and the shared expert's and router's) once, measured by a plain read of
 //    those same bytes (of_roof = roofline time / block time); fused vs unfused experts;
 //  - prefill: tokens/s with sorted dispatch, and the speedup over unsorted dispatch (x_unsorted).
-#include <famx/kernels.hpp>
+#include <famx/moe/block.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
 
@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <famx/famx.hpp>
-#include <famx/moe/block.hpp>
 
 #include "baselines.hpp"
 
@@ -225,11 +224,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return famx_bench::run(argc, argv, register_all); }

@@ -1,6 +1,7 @@
 #pragma once
 // <famx/famx.hpp>: every non-SIMD public header of famx. The kernels are in <famx/kernels.hpp>
-// (include it first in a translation unit, or use the compile-once mode).
+// (include it first in a translation unit, or use the compile-once mode); <famx/moe/block.hpp>
+// uses them and includes it.
 
 #include "famx/core/dtype.hpp"
 #include "famx/core/error.hpp"
@@ -8,7 +9,6 @@
 #include "famx/core/tensor.hpp"
 #include "famx/core/tree_sum.hpp"
 #include "famx/io/safetensors.hpp"
-#include "famx/moe/block.hpp"
 #include "famx/moe/dispatch.hpp"
 #include "famx/moe/experts.hpp"
 #include "famx/moe/reference.hpp"

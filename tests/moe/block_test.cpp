@@ -1,6 +1,6 @@
 // Expert dispatch, static capacity, fused SwiGLU experts and whole MoE blocks, against an fp64
 // reference built from the dequantized weights.
-#include <famx/kernels.hpp>
+#include <famx/moe/block.hpp>  // includes <famx/kernels.hpp> first
 
 #include <doctest/doctest.h>
 
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <famx/famx.hpp>
-#include <famx/moe/block.hpp>
 #include <famx/moe/dispatch.hpp>
 
 namespace {

@@ -64,17 +64,16 @@ struct safetensors_header {
 namespace detail {
 
 // One parse of one header; every error names `file` and the tensor (or "header").
-class header_parser {
+class header_parser : json_document {
  public:
-  header_parser(std::string_view file, std::string_view json) : file_(file), json_(json) {}
+  header_parser(std::string_view file, std::string_view json) : json_document(file, json, "header byte") {}
 
   result<safetensors_header> parse(std::uint64_t data_offset, std::uint64_t data_size) {
     safetensors_header h;
     h.data_offset = data_offset;
     h.data_size = data_size;
     simdjson::ondemand::object root;
-    if (auto e = parser_.iterate(json_).get(doc_)) return json_fail(e, "header", "a JSON object");
-    iterated_ = true;
+    if (auto e = start()) return json_fail(e, "header", "a JSON object");
     if (auto e = doc_.get_object().get(root)) return json_fail(e, "header", "a JSON object");
     bool seen_metadata = false;
     for (auto field_result : root) {
@@ -282,24 +281,6 @@ class header_parser {
   static std::string after(const safetensors_header& h) {
     return h.tensors.empty() ? "header" : "header (after \"" + printable(h.tensors.back().name) + "\")";
   }
-
-  error fail(errc c, std::string path, std::string found, std::string_view expected) const {
-    return error(c, std::move(path), std::move(found), std::string(expected), std::string(file_));
-  }
-  // A simdjson failure, with the byte offset in the JSON header when simdjson knows it.
-  error json_fail(simdjson::error_code e, std::string path, std::string_view expected) {
-    std::string found = describe(e);
-    const char* loc = nullptr;
-    if (iterated_ && !doc_.current_location().get(loc) && loc >= json_.data() && loc <= json_.data() + json_.size())
-      found += " at header byte " + std::to_string(loc - json_.data());
-    return fail(json_errc(e), std::move(path), std::move(found), expected);
-  }
-
-  std::string_view file_;
-  simdjson::padded_string json_;
-  simdjson::ondemand::parser parser_;
-  simdjson::ondemand::document doc_;
-  bool iterated_ = false;  // doc_ is live (current_location() is only valid then)
 };
 
 }  // namespace detail

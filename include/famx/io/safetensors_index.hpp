@@ -48,15 +48,14 @@ inline bool is_plain_file_name(std::string_view f) noexcept {
 }
 
 // One parse of one index; every error names `file` and the key path.
-class index_parser {
+class index_parser : json_document {
  public:
-  index_parser(std::string_view file, std::string_view json) : file_(file), json_(json) {}
+  index_parser(std::string_view file, std::string_view json) : json_document(file, json, "byte") {}
 
   result<safetensors_index> parse() {
     safetensors_index out;
     simdjson::ondemand::object root;
-    if (auto e = parser_.iterate(json_).get(doc_)) return json_fail(e, "", "a JSON object");
-    iterated_ = true;
+    if (auto e = start()) return json_fail(e, "", "a JSON object");
     if (auto e = doc_.get_object().get(root)) return json_fail(e, "", "a JSON object");
     bool seen_metadata = false, seen_map = false;
     for (auto field_result : root) {
@@ -135,23 +134,6 @@ class index_parser {
     }
     return {};
   }
-
-  error fail(errc c, std::string path, std::string found, std::string_view expected) const {
-    return error(c, std::move(path), std::move(found), std::string(expected), std::string(file_));
-  }
-  error json_fail(simdjson::error_code e, std::string path, std::string_view expected) {
-    std::string found = describe(e);
-    const char* loc = nullptr;
-    if (iterated_ && !doc_.current_location().get(loc) && loc >= json_.data() && loc <= json_.data() + json_.size())
-      found += " at byte " + std::to_string(loc - json_.data());
-    return fail(json_errc(e), std::move(path), std::move(found), expected);
-  }
-
-  std::string_view file_;
-  simdjson::padded_string json_;
-  simdjson::ondemand::parser parser_;
-  simdjson::ondemand::document doc_;
-  bool iterated_ = false;
 };
 
 }  // namespace detail

@@ -2,11 +2,14 @@
 // A whole MoE block an engine can call: router gate -> routing -> expert dispatch -> quantized
 // SwiGLU experts (switch_mlp) -> weighted combine in fp32 -> shared experts (DeepSeek's ungated
 // shared_experts, or Qwen3-Next's shared_expert scaled by sigmoid(shared_expert_gate x)).
-// Calls the kernels of <famx/kernels.hpp>; include that header first in the translation unit.
+// It calls the SIMD kernels, so it includes <famx/kernels.hpp> first (in header-only mode that
+// compiles them in this translation unit; see kernels.hpp for the compile-once mode).
 //
 // Numerics: every expert output is computed by the same kernels whatever the dispatch order, so
 // sorted and unsorted dispatch, fused and unfused experts, and dynamic dispatch and a capacity
 // that drops nothing all give bit-identical results.
+
+#include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
 
 #include <cmath>
 #include <cstddef>

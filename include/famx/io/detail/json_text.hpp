@@ -67,4 +67,39 @@ inline errc json_errc(simdjson::error_code e) noexcept {
   return errc::syntax;
 }
 
+// Base of the io parsers: one simdjson On Demand document over a padded copy of `json`. Errors name
+// `file` and, for JSON errors, the byte offset (`offset_what` names what it counts: "header byte").
+class json_document {
+ protected:
+  json_document(std::string_view file, std::string_view json, std::string_view offset_what)
+      : file_(file), json_(json), offset_what_(offset_what) {}
+
+  // Starts the document; current_location() is valid only after a successful start.
+  simdjson::error_code start() {
+    const auto e = parser_.iterate(json_).get(doc_);
+    iterated_ = !e;
+    return e;
+  }
+  error fail(errc c, std::string path, std::string found, std::string_view expected) const {
+    return error(c, std::move(path), std::move(found), std::string(expected), std::string(file_));
+  }
+  // A simdjson failure, with the byte offset when simdjson knows it.
+  error json_fail(simdjson::error_code e, std::string path, std::string_view expected) {
+    std::string found = describe(e);
+    const char* loc = nullptr;
+    if (iterated_ && !doc_.current_location().get(loc) && loc >= json_.data() && loc <= json_.data() + json_.size())
+      found += " at " + std::string(offset_what_) + " " + std::to_string(loc - json_.data());
+    return fail(json_errc(e), std::move(path), std::move(found), expected);
+  }
+
+  std::string_view file_;
+  simdjson::padded_string json_;
+  simdjson::ondemand::parser parser_;
+  simdjson::ondemand::document doc_;
+
+ private:
+  bool iterated_ = false;
+  std::string_view offset_what_;
+};
+
 }  // namespace famx::io::detail
