@@ -83,6 +83,11 @@ TEST_CASE("sharding options: legal tensor-parallel degrees for 1-8 devices") {
   CHECK(r->sharding[2].tensor_reason == "num_attention_heads = 32 is not divisible by 3");
   CHECK(r->sharding[7].tensor_reason == "num_key_value_heads = 4 is not divisible by 8");
   CHECK(r->sharding[7].expert_parallel);
+  CHECK(r->notes.empty());
+  const auto small = report_for_id("mlx-community/Qwen3-0.6B-4bit");
+  REQUIRE(small->notes.size() == 1);
+  CHECK(small->notes[0].starts_with("Exo's card sets supports_tensor = false"));
+  CHECK(report_for_id("mlx-community/DeepSeek-V3.1-8bit")->notes.at(0) == "Exo's placement blocks pipeline parallelism for this model");
   // moe_intermediate_size 768 / 8 = 96 is not a whole number of 64-groups either; 768 / 4 = 192 is.
   CHECK(r->sharding[3].tensor_parallel);
 }
@@ -104,6 +109,7 @@ TEST_CASE("the JSON report parses back and carries the exact figures") {
   CHECK(simdjson::dom::array(doc["sharding"]).size() == 8);
   CHECK(bool(doc["sharding"].at(7)["tensor_parallel"]));
   CHECK(simdjson::dom::array(doc["hotspots"]["rows"]).size() == r->hot.rows.size());
+  CHECK(simdjson::dom::array(doc["notes"]).size() == 0);
 
   const std::string md = famx::advise::render(*r, famx::advise::format::markdown);
   CHECK(md.find("# famx advisor: mlx-community/DeepSeek-V3.2-4bit") == 0);

@@ -211,7 +211,9 @@ TEST_CASE("built-in figures describe the same models as the real configs") {
       {"Qwen3-0.6B", "Qwen--Qwen3-0.6B"}, {"Qwen3-30B-A3B", "Qwen--Qwen3-30B-A3B"},
       {"Qwen3-235B-A22B", "Qwen--Qwen3-235B-A22B"}, {"Qwen3-Next-80B-A3B", "Qwen--Qwen3-Next-80B-A3B-Instruct"},
       {"DeepSeek-V3", "deepseek-ai--DeepSeek-V3"}};
-  for (auto [key, file] : pairs) {
+  for (const auto& pair : pairs) {
+    const char* key = pair.first;  // not a structured binding: clang 14 cannot capture those
+    const char* file = pair.second;
     auto real = load_shared(file);
     if (!real) continue;
     const auto b = builtin(key);
@@ -223,4 +225,21 @@ TEST_CASE("built-in figures describe the same models as the real configs") {
     }
     CHECK(b.description.config == real->description.config);
   }
+}
+
+TEST_CASE("every real config in the shared folder parses and validates") {
+  const auto dir = std::filesystem::path(FAMX_SHARED_DIR) / "configs";
+  if (!std::filesystem::is_directory(dir)) {
+    MESSAGE("skipped: " << dir.string() << " is absent");
+    return;
+  }
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    CAPTURE(e.path().string());
+    auto m = famx::io::load_model_config(e.path());
+    CHECK_MESSAGE(m.has_value(), (m.has_value() ? "" : m.err().message()));
+    ++n;
+  }
+  CHECK(n >= 11);
 }

@@ -172,6 +172,7 @@ inline std::string render_document(const report& r, bool md) {
     else line("  " + std::to_string(s.devices) + " device(s): TP " + tp + "; EP " + ep + "; PP " + std::to_string(s.layers_per_stage) + " layers/stage");
   }
   line((md ? "\n" : "  ") + std::string("legal TP degrees: ") + detail::tp_text(r, true));
+  for (const auto& n : r.notes) line((md ? "- " : "  note: ") + n);
   return o;
 }
 
@@ -258,6 +259,9 @@ inline std::string render_json(const report& r) {
          ",\"tensor_reason\":" + json_quote(s.tensor_reason) + ",\"expert_parallel\":" + (s.expert_parallel ? "true" : "false") +
          ",\"layers_per_stage\":" + std::to_string(s.layers_per_stage) + "}";
   }
+  o += "]";
+  key("notes"); o += "[";
+  for (std::size_t i = 0; i < r.notes.size(); ++i) o += (i ? "," : "") + json_quote(r.notes[i]);
   o += "]}";
   return o;
 }

@@ -44,6 +44,18 @@ struct report {
   std::vector<config_shape_row> config_shapes;
   hotspot_map hot;
   std::vector<sharding_option> sharding;
+  std::vector<std::string> notes;  // placement restrictions and loading caveats from Exo / mlx-lm
+
+  // Recomputes `notes` from the card and the source format.
+  void annotate() {
+    notes.clear();
+    if (card && !card->supports_tensor)
+      notes.push_back("Exo's card sets supports_tensor = false: Exo does not place this model with tensor parallelism");
+    if (card && card->model_id == "mlx-community/DeepSeek-V3.1-8bit")
+      notes.push_back("Exo's placement blocks pipeline parallelism for this model");
+    if (source_quantization == "fp8")
+      notes.push_back("source weights are FP8 with 128x128 block scales; mlx-lm dequantizes them to bf16 in sanitize");
+  }
 
   report() = default;
   report(report&&) = default;
@@ -131,6 +143,7 @@ inline report make_report(io::loaded_model m, const report_options& opt = {},
   r.config_shapes = config_shapes(r.description);
   r.hot = hotspots(r.description, r.storage, opt.context, opt.prompt);
   r.sharding = sharding_options(r.description, r.quantization);
+  r.annotate();
   return r;
 }
 
@@ -153,6 +166,7 @@ inline result<report> report_for_id(std::string_view id, const report_options& o
   if (!q && card && io::card_bits(*card)) q = io::convert_quantization(io::card_bits(*card));
   auto r = make_report(std::move(*m), opt, std::move(q));
   r.card = card;
+  r.annotate();
   r.source = card ? "built-in " + std::string(b->key) + " figures for card " + std::string(card->model_id)
                   : "built-in " + std::string(b->key) + " figures";
   return r;
