@@ -1,6 +1,6 @@
 #pragma once
 // Dimension expressions over config fields, by their HF key: field<"hidden_size">,
-// mul<field<"num_attention_heads">, field<"head_dim">>, ... Each expression evaluates against a
+// mul<field<"num_attention_heads">, field<"head_dim">>, add<...>, lit<N>. Each expression evaluates against a
 // family's typed config (a Hana Struct) and prints itself ("num_attention_heads*head_dim").
 
 #include <cstdint>
@@ -73,15 +73,6 @@ struct mul {
   template <class Cfg>
   static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) * B::eval(c); }
   static std::string text() { return detail::paren<A>(2) + "*" + detail::paren<B>(2); }
-  static constexpr int precedence = 2;
-};
-
-// A / B; the family's validation guarantees the division is exact where it is used.
-template <class A, class B>
-struct div {
-  template <class Cfg>
-  static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) / B::eval(c); }
-  static std::string text() { return detail::paren<A>(2) + "/" + detail::paren<B>(3); }
   static constexpr int precedence = 2;
 };
 

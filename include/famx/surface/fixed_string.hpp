@@ -22,7 +22,6 @@ struct fixed_string {
   // Characters without the terminating NUL.
   static constexpr std::size_t size() noexcept { return N - 1; }
   constexpr std::string_view view() const noexcept { return {v, N - 1}; }
-  constexpr const char* c_str() const noexcept { return v; }
 
   template <std::size_t M>
   constexpr bool operator==(const fixed_string<M>& o) const noexcept {
