@@ -11,6 +11,11 @@ using args = std::span<const std::string_view>;
 
 // famx demo: the tour on embedded data (quantization round trip, kernel dispatch, ...).
 int demo(args a);
+// famx advise [model-id | config.json | checkpoint-dir] [--format text|md|json] [--context N]
+// [--prompt N] [--bits B]: the advisor report; no model runs on the embedded default.
+int advise(args a);
+// famx cards: the bundled model cards.
+int cards(args a);
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

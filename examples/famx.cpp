@@ -14,13 +14,16 @@ struct command {
 
 constexpr command commands[] = {
     {"demo", "famx demo", "run the tour on embedded data", famx_cli::demo},
+    {"advise", "famx advise [model-id|config.json|dir] [--format text|md|json] [--context N] [--prompt N] [--bits B]",
+     "architecture summary, shapes, storage, hotspots and sharding options", famx_cli::advise},
+    {"cards", "famx cards", "list the bundled model cards", famx_cli::cards},
     {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
      famx_cli::quant_demo},
 };
 
 int help() {
   std::puts("famx: LLM model families, sharding and quantized kernels.\n\nCommands:");
-  for (const auto& c : commands) std::printf("  %-40s %s\n", c.usage.data(), c.summary.data());
+  for (const auto& c : commands) std::printf("  %s\n      %s\n", c.usage.data(), c.summary.data());
   return 0;
 }
 

@@ -49,7 +49,9 @@ int quant_demo(args) {
 
 int demo(args a) {
   std::puts("== famx demo ==\n");
-  return quant_demo(a);
+  if (const int rc = quant_demo(a); rc != 0) return rc;
+  std::puts("\n== famx advise (embedded default model) ==");
+  return advise({});
 }
 
 }  // namespace famx_cli

@@ -1,0 +1,57 @@
+#pragma once
+// Sharding options for 1..8 devices: which tensor-parallel degrees are legal (the degree divides
+// every dimension the family's strategy splits: heads, KV heads, linear-attention heads,
+// intermediate sizes; with a quantized checkpoint each split row-parallel input stays a whole
+// number of quantization groups; Exo's placement also requires hidden_size % N == 0), which
+// expert-parallel degrees divide the routed experts, and the pipeline split of the layers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "famx/families/describe.hpp"
+#include "famx/io/quantization.hpp"
+
+namespace famx::advise {
+
+// The verdict for one device count.
+struct sharding_option {
+  int devices = 1;
+  bool tensor_parallel = true;
+  std::string tensor_reason;      // why TP is not legal ("num_key_value_heads = 4 is not divisible by 8")
+  bool expert_parallel = false;   // routed experts divide evenly over the devices
+  std::int64_t layers_per_stage = 0;  // pipeline: ceil(layers / devices) on the largest stage
+};
+
+// Options for 1..max_devices devices.
+inline std::vector<sharding_option> sharding_options(const families::model_description& d,
+                                                     const std::optional<io::quantization_config>& q,
+                                                     int max_devices = 8) {
+  std::vector<sharding_option> out;
+  const auto layers = static_cast<std::int64_t>(d.layers.size());
+  for (int n = 1; n <= max_devices; ++n) {
+    sharding_option o;
+    o.devices = n;
+    auto fail = [&](const std::string& why) {
+      if (o.tensor_parallel) o.tensor_reason = why;
+      o.tensor_parallel = false;
+    };
+    for (const auto& [key, value] : d.tp_divisors)
+      if (value % n != 0) fail(key + " = " + std::to_string(value) + " is not divisible by " + std::to_string(n));
+    if (d.dim("hidden_size") % n != 0)
+      fail("hidden_size = " + std::to_string(d.dim("hidden_size")) + " is not divisible by " + std::to_string(n) +
+           " (Exo placement)");
+    if (q && o.tensor_parallel)
+      for (const auto& [key, value] : d.tp_divisors)
+        if (key.find("intermediate_size") != std::string::npos && (value / n) % q->global.group_size != 0)
+          fail(key + " / " + std::to_string(n) + " = " + std::to_string(value / n) +
+               " is not a multiple of the group size " + std::to_string(q->global.group_size));
+    o.expert_parallel = d.experts > 0 && d.experts % n == 0;
+    o.layers_per_stage = (layers + n - 1) / n;
+    out.push_back(o);
+  }
+  return out;
+}
+
+}  // namespace famx::advise

@@ -1,0 +1,57 @@
+#pragma once
+// DeepSeek-V3.2 (model_type `deepseek_v32`): DeepSeek-V3 plus the lightning indexer
+// (`self_attn.indexer`: wq_b, wk, LayerNorm k_norm, weights_proj) that picks index_topk keys per
+// query (DeepSeek sparse attention). q_lora_rank is mandatory (no q_proj path).
+
+#include "famx/families/deepseek_v3.hpp"
+
+namespace famx::families {
+
+// Family tag for HF model_type "deepseek_v32".
+struct deepseek_v32 {};
+
+// mlx-lm deepseek_v32.ModelArgs: V3's fields plus the indexer's.
+struct deepseek_v32_config : deepseek_v3_config {
+  std::int64_t index_head_dim = 128;
+  std::int64_t index_n_heads = 64;
+  std::int64_t index_topk = 2048;
+  bool indexer_rope_interleave = false;
+};
+
+template <>
+struct family_traits<deepseek_v32> : family_traits<deepseek_v3> {
+  static constexpr std::string_view name = "deepseek_v32";
+  static constexpr std::string_view summary =
+      "DeepSeek-V3 MLA + MoE with DeepSeek sparse attention: a lightning indexer (index_n_heads heads of "
+      "index_head_dim, ReLU scores weighted per head) keeps the index_topk best keys per query once the "
+      "context exceeds index_topk; the indexer has its own key cache and stays replicated under TP";
+  using config = deepseek_v32_config;
+  using attention = surface::mla_attention<surface::dsa_indexer>;
+  using moe_layer = surface::decoder_layer<attention, surface::deepseek_moe_block>;
+  using dense_layer = surface::decoder_layer<attention, surface::dense_glu<>>;
+  using layers = surface::type_list<moe_layer, dense_layer>;
+  using primary_layer = moe_layer;
+
+  static void finalize(config&) {}
+  static result<void> validate(const config& c, std::string_view file) {
+    if (!c.q_lora_rank)
+      return detail::bad_value(errc::invalid_value, file, "q_lora_rank", "null",
+                               "an integer (deepseek_v32 has no q_proj path)");
+    for (auto [k, v] : {std::pair<std::string_view, std::int64_t>{"index_head_dim", c.index_head_dim},
+                        {"index_n_heads", c.index_n_heads},
+                        {"index_topk", c.index_topk}})
+      if (auto r = detail::positive(file, k, v); !r) return r;
+    return family_traits<deepseek_v3>::validate(c, file);
+  }
+};
+
+}  // namespace famx::families
+
+BOOST_HANA_ADAPT_STRUCT(famx::families::deepseek_v32_config, model_type, vocab_size, hidden_size,
+                        intermediate_size, moe_intermediate_size, num_hidden_layers, num_attention_heads,
+                        num_key_value_heads, n_shared_experts, n_routed_experts, routed_scaling_factor,
+                        kv_lora_rank, q_lora_rank, qk_rope_head_dim, v_head_dim, qk_nope_head_dim,
+                        topk_method, scoring_func, norm_topk_prob, n_group, topk_group,
+                        num_experts_per_tok, moe_layer_freq, first_k_dense_replace,
+                        max_position_embeddings, rms_norm_eps, rope_theta, rope_scaling, attention_bias,
+                        index_head_dim, index_n_heads, index_topk, indexer_rope_interleave);

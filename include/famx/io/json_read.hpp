@@ -1,0 +1,155 @@
+#pragma once
+// Reading simdjson On Demand values into typed fields: integers, floats, booleans, strings,
+// std::optional (JSON null), std::vector (arrays) and Hana Structs (objects, one key per member,
+// found with find_field_unordered). A mismatch is a famx::error naming file, key, found and expected.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <boost/hana/accessors.hpp>
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/fuse.hpp>
+#include <boost/hana/string.hpp>
+#include <simdjson.h>
+
+#include "famx/core/error.hpp"
+
+namespace famx::io {
+
+namespace detail {
+namespace od = simdjson::ondemand;
+
+// "an object", "an array", or the JSON token itself for scalars ("\"abc\"", "1.5", "true").
+inline std::string found_text(od::value& v) {
+  od::json_type t{};
+  if (v.type().get(t)) return "invalid JSON";
+  if (t == od::json_type::object) return "an object";
+  if (t == od::json_type::array) return "an array";
+  std::string_view raw = v.raw_json_token();
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+    raw.remove_suffix(1);
+  return std::string(raw);
+}
+
+// What a field of type T expects, in words.
+template <class T>
+std::string expected_text() {
+  if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  else if constexpr (std::is_integral_v<T>) return "an integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (requires(T t) { t.has_value(); }) return expected_text<typename T::value_type>() + " or null";
+  else if constexpr (requires(T t) { t.push_back(t[0]); }) {
+    const std::string e = expected_text<typename T::value_type>();
+    return "an array of " + e.substr(e.find(' ') + 1) + "s";
+  }
+  else return "an object";
+}
+
+inline error json_error(simdjson::error_code ec, std::string_view file, std::string key) {
+  return error(ec == simdjson::IO_ERROR ? errc::io : errc::syntax, std::move(key),
+               std::string("JSON error: ") + simdjson::error_message(ec), "valid JSON", std::string(file));
+}
+}  // namespace detail
+
+// Reads value v into out; key is the dotted key path used in errors.
+template <class T>
+result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& key, std::string_view file);
+
+namespace detail {
+// Reads every member of Hana Struct S from object o; members listed in `required` must be present.
+template <class S, class Required>
+result<void> read_members(od::object o, S& out, const std::string& prefix, std::string_view file,
+                          const Required& required) {
+  result<void> res;
+  boost::hana::for_each(boost::hana::accessors<S>(), boost::hana::fuse([&](auto name, auto get) {
+    if (!res) return;
+    const std::string_view n = boost::hana::to<const char*>(name);
+    const std::string key = prefix.empty() ? std::string(n) : prefix + "." + std::string(n);
+    od::value v;
+    const auto ec = o.find_field_unordered(n).get(v);
+    if (ec == simdjson::NO_SUCH_FIELD) {
+      for (std::string_view r : required)
+        if (r == n)
+          res = error(errc::missing, key, "no such key",
+                      "a required key holding " + expected_text<std::remove_cvref_t<decltype(get(out))>>() +
+                          " (mlx-lm's ModelArgs has no default for it)",
+                      std::string(file));
+      return;
+    }
+    if (ec) {
+      res = json_error(ec, file, key);
+      return;
+    }
+    res = read_json(v, get(out), key, file);
+  }));
+  return res;
+}
+}  // namespace detail
+
+template <class T>
+result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& key, std::string_view file) {
+  namespace od = simdjson::ondemand;
+  auto mismatch = [&] {
+    return error(errc::wrong_type, key, detail::found_text(v), detail::expected_text<T>(), std::string(file));
+  };
+  if constexpr (requires(T t) { t.has_value(); }) {  // std::optional: null or the value
+    bool null = false;
+    if (auto ec = v.is_null().get(null)) return detail::json_error(ec, file, key);
+    if (null) {
+      out.reset();
+      return {};
+    }
+    typename T::value_type inner{};
+    if (auto r = read_json(v, inner, key, file); !r) {
+      if (r.err().code() == errc::wrong_type && r.err().path() == key)  // the value itself, not a member
+        return error(errc::wrong_type, key, r.err().found(), detail::expected_text<T>(), std::string(file));
+      return r;
+    }
+    out = std::move(inner);
+    return {};
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (v.get_bool().get(out)) return mismatch();
+    return {};
+  } else if constexpr (std::is_integral_v<T>) {
+    std::int64_t x = 0;
+    if (v.get_int64().get(x)) return mismatch();
+    out = static_cast<T>(x);
+    return {};
+  } else if constexpr (std::is_floating_point_v<T>) {
+    double x = 0;
+    if (v.get_double().get(x)) return mismatch();
+    out = static_cast<T>(x);
+    return {};
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    std::string_view s;
+    if (v.get_string().get(s)) return mismatch();
+    out = std::string(s);
+    return {};
+  } else if constexpr (requires(T t) { t.push_back(t[0]); }) {  // std::vector
+    od::array a;
+    if (v.get_array().get(a)) return mismatch();
+    out.clear();
+    std::size_t i = 0;
+    for (auto element : a) {
+      od::value e;
+      const std::string ek = key + "." + std::to_string(i++);
+      if (auto ec = element.get(e)) return detail::json_error(ec, file, ek);
+      typename T::value_type x{};
+      if (auto r = read_json(e, x, ek, file); !r) return r;
+      out.push_back(std::move(x));
+    }
+    return {};
+  } else {  // a Hana Struct read from a JSON object; all members optional
+    od::object o;
+    if (v.get_object().get(o)) return mismatch();
+    return detail::read_members(o, out, key, file, std::array<std::string_view, 0>{});
+  }
+}
+
+}  // namespace famx::io

@@ -1,0 +1,113 @@
+#pragma once
+// Dimension expressions over config fields, by their HF key: field<"hidden_size">,
+// mul<field<"num_attention_heads">, field<"head_dim">>, add<...>, lit<N>. Each expression evaluates against a
+// family's typed config (a Hana Struct) and prints itself ("num_attention_heads*head_dim").
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include <boost/hana/at_key.hpp>
+#include <boost/hana/contains.hpp>
+#include <boost/hana/keys.hpp>
+
+#include "famx/surface/fixed_string.hpp"
+
+namespace famx::surface {
+
+namespace detail {
+template <class T>
+constexpr std::int64_t as_int(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) return v ? 1 : 0;
+  else if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(v);
+  else return static_cast<std::int64_t>(v.value());  // std::optional: resolved before use
+}
+}  // namespace detail
+
+// True when config type Cfg has a field keyed Key.
+template <class Cfg, fixed_string Key>
+constexpr bool has_field = decltype(boost::hana::contains(boost::hana::keys(std::declval<Cfg>()),
+                                                          hstr<Key>))::value;
+
+// The integer value of config field Key (booleans as 0/1, optionals must be set).
+template <fixed_string Key>
+struct field {
+  template <class Cfg>
+  static constexpr std::int64_t eval(const Cfg& c) {
+    static_assert(has_field<Cfg, Key>, "a surface expression names a config field this family's config lacks");
+    return detail::as_int(boost::hana::at_key(c, hstr<Key>));
+  }
+  static std::string text() { return std::string(Key.view()); }
+  static constexpr int precedence = 3;
+};
+
+// A literal integer.
+template <std::int64_t N>
+struct lit {
+  template <class Cfg>
+  static constexpr std::int64_t eval(const Cfg&) { return N; }
+  static std::string text() { return std::to_string(N); }
+  static constexpr int precedence = 3;
+};
+
+namespace detail {
+template <class E>
+std::string paren(int outer) {
+  return E::precedence < outer ? "(" + E::text() + ")" : E::text();
+}
+}  // namespace detail
+
+// A + B.
+template <class A, class B>
+struct add {
+  template <class Cfg>
+  static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) + B::eval(c); }
+  static std::string text() { return detail::paren<A>(1) + "+" + detail::paren<B>(1); }
+  static constexpr int precedence = 1;
+};
+
+// A * B.
+template <class A, class B>
+struct mul {
+  template <class Cfg>
+  static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) * B::eval(c); }
+  static std::string text() { return detail::paren<A>(2) + "*" + detail::paren<B>(2); }
+  static constexpr int precedence = 2;
+};
+
+// Conditions on the config, for optional modules and biases.
+// Boolean config field Key is true.
+template <fixed_string Key>
+struct flag {
+  template <class Cfg>
+  static constexpr bool eval(const Cfg& c) { return field<Key>::eval(c) != 0; }
+  static std::string text() { return std::string(Key.view()); }
+};
+// Optional config field Key is null (JSON null or absent with a None default).
+template <fixed_string Key>
+struct is_null {
+  template <class Cfg>
+  static constexpr bool eval(const Cfg& c) { return !boost::hana::at_key(c, hstr<Key>).has_value(); }
+  static std::string text() { return std::string(Key.view()) + " is null"; }
+};
+// Negation of a condition.
+template <class C>
+struct negate {
+  template <class Cfg>
+  static constexpr bool eval(const Cfg& c) { return !C::eval(c); }
+  static std::string text() { return "not " + C::text(); }
+};
+// The constant conditions.
+struct always {
+  template <class Cfg>
+  static constexpr bool eval(const Cfg&) { return true; }
+  static std::string text() { return "always"; }
+};
+struct never {
+  template <class Cfg>
+  static constexpr bool eval(const Cfg&) { return false; }
+  static std::string text() { return "never"; }
+};
+
+}  // namespace famx::surface

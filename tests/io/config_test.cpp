@@ -1,0 +1,169 @@
+// config.json parsing: family identification, mlx-lm defaults, and every error path with its message.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "famx/io/config.hpp"
+#include "famx/io/storage.hpp"
+
+using famx::errc;
+using famx::io::parse_model_config;
+
+namespace {
+// A valid Llama config with `extra` spliced in before the closing brace.
+std::string llama_json(const std::string& extra = "") {
+  return R"({"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":256,"num_hidden_layers":2,
+    "intermediate_size":512,"num_attention_heads":8,"rms_norm_eps":1e-5,"vocab_size":1000)" + extra + "}";
+}
+std::string moe_json(const std::string& experts, const std::string& k) {
+  return R"({"model_type":"qwen3_moe","hidden_size":256,"num_hidden_layers":2,"intermediate_size":512,
+    "num_attention_heads":8,"num_key_value_heads":4,"head_dim":32,"num_experts":)" + experts +
+         R"(,"num_experts_per_tok":)" + k + R"(,"decoder_sparse_step":1,"mlp_only_layers":[],
+    "moe_intermediate_size":128,"rms_norm_eps":1e-6,"vocab_size":1000,"rope_theta":1e6,"tie_word_embeddings":false,
+    "max_position_embeddings":4096,"norm_topk_prob":true})";
+}
+std::string deepseek_json(const std::string& extra) {
+  return R"({"architectures":["DeepseekV3ForCausalLM"],"model_type":"deepseek_v3","hidden_size":512,
+    "num_hidden_layers":3,"n_routed_experts":16,"n_shared_experts":1,"num_experts_per_tok":4,
+    "first_k_dense_replace":1,"q_lora_rank":null)" + extra + "}";
+}
+famx::error err(const std::string& json, std::string file = "config.json") {
+  auto m = parse_model_config(json, std::move(file));
+  REQUIRE_FALSE(m.has_value());
+  return m.err();
+}
+}  // namespace
+
+TEST_CASE("mlx-lm defaults fill absent keys") {
+  auto m = parse_model_config(llama_json(), "config.json");
+  REQUIRE(m.has_value());
+  const auto& d = m->description;
+  CHECK(d.family == "llama");
+  CHECK(d.dim("num_key_value_heads") == 8);  // None -> num_attention_heads
+  CHECK(d.dim("head_dim") == 32);            // None -> hidden_size / num_attention_heads
+  CHECK(d.tied);                             // tie_word_embeddings defaults to true in mlx-lm's llama
+  CHECK(*d.number("rope_theta") == 10000);
+  CHECK_FALSE(m->quantization.has_value());
+
+  auto ds = parse_model_config(deepseek_json(""), "ds.json");
+  REQUIRE(ds.has_value());
+  CHECK(ds->description.dim("kv_lora_rank") == 512);   // defaults of deepseek_v3.ModelArgs
+  CHECK(ds->description.dim("qk_rope_head_dim") == 64);
+  CHECK(ds->description.dim("moe_intermediate_size") == 1407);
+  CHECK(ds->description.tensors[1].name == "model.layers.0.input_layernorm.weight");
+  CHECK(ds->description.tensors[2].name == "model.layers.0.self_attn.q_proj.weight");  // q_lora_rank null
+}
+
+TEST_CASE("the registry: architectures[0] first, then model_type with mlx-lm's aliases") {
+  using famx::families::family_id;
+  CHECK(*famx::families::find_family("DeepseekV3ForCausalLM", "kimi_k2") == family_id::deepseek_v3);
+  CHECK(*famx::families::find_family("", "kimi_k2") == family_id::deepseek_v3);
+  CHECK(*famx::families::find_family("", "mistral") == family_id::llama);
+  CHECK(*famx::families::find_family("MistralForCausalLM", "") == family_id::llama);
+  CHECK(*famx::families::find_family("Qwen3NextForCausalLM", "qwen3_next") == family_id::qwen3_next);
+  CHECK(*famx::families::find_family("SomethingNew", "glm4_moe") == family_id::glm4_moe);
+  CHECK(famx::families::to_string(family_id::deepseek_v32) == "deepseek_v32");
+  auto kimi = parse_model_config(
+      R"({"architectures":["DeepseekV3ForCausalLM"],"model_type":"kimi_k2","num_attention_heads":64,"n_routed_experts":384,
+          "num_experts_per_tok":8,"num_hidden_layers":2})",
+      "kimi.json");
+  REQUIRE(kimi.has_value());
+  CHECK(kimi->description.family == "deepseek_v3");
+  CHECK(kimi->description.model_type == "kimi_k2");
+}
+
+TEST_CASE("unknown architectures list the supported ones") {
+  const auto e = err(R"({"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"})", "gpt2.json");
+  CHECK(e.code() == errc::unknown_family);
+  CHECK(e.message().starts_with(
+      "gpt2.json: architectures.0: found architecture \"GPT2LMHeadModel\", model_type \"gpt2\", expected an "
+      "architecture in {LlamaForCausalLM, MistralForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, "
+      "Qwen3NextForCausalLM, DeepseekV3ForCausalLM, DeepseekV32ForCausalLM, Glm4MoeForCausalLM, "
+      "Ministral3ForCausalLM} or a model_type in {llama, mistral, qwen3, qwen3_moe, qwen3_next, deepseek_v3, "
+      "kimi_k2, joyai_llm_flash, deepseek_v32, glm4_moe, ministral3}"));
+  CHECK(err(R"({"hidden_size":1})").message() ==
+        "config.json: model_type: found no such key (and no architectures), expected a model_type string naming the family");
+}
+
+TEST_CASE("phase 1 errors: missing required key, wrong type, malformed JSON, unreadable file") {
+  auto e = err(R"({"model_type":"llama","hidden_size":256,"num_hidden_layers":2,"intermediate_size":512,
+                   "num_attention_heads":8,"vocab_size":1000})");
+  CHECK(e.code() == errc::missing);
+  CHECK(e.message() == "config.json: rms_norm_eps: found no such key, expected a required key holding a number "
+                       "(mlx-lm's ModelArgs has no default for it)");
+  e = err(llama_json(R"(,"num_key_value_heads":"eight")"));
+  CHECK(e.code() == errc::wrong_type);
+  CHECK(e.message() == "config.json: num_key_value_heads: found \"eight\", expected an integer or null");
+  e = err(llama_json(R"(,"rope_scaling":{"factor":"big"})"));
+  CHECK(e.message() == "config.json: rope_scaling.factor: found \"big\", expected a number or null");
+  e = err(llama_json(R"(,"layer_types":["full_attention",3])"));
+  CHECK(e.message() == "config.json: layer_types.1: found 3, expected a string");
+  e = err(R"({"model_type":"llama","hidden_size":)");
+  CHECK(e.code() == errc::syntax);
+  CHECK(e.message().starts_with("config.json: found JSON error: "));
+  auto missing = famx::io::load_model_config("/nonexistent/famx/config.json");
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.err().code() == errc::io);
+  CHECK(missing.err().message().starts_with("/nonexistent/famx/config.json: found cannot read the file"));
+}
+
+TEST_CASE("phase 2 errors: inconsistent values name the key and the expectation") {
+  auto e = err(R"({"model_type":"llama","hidden_size":250,"num_hidden_layers":2,"intermediate_size":512,
+             "num_attention_heads":8,"rms_norm_eps":1e-5,"vocab_size":1000})");
+  CHECK(e.code() == errc::inconsistent);
+  CHECK(e.message() == "config.json: num_attention_heads: found 8, expected a divisor of hidden_size = 250 "
+                       "(head_dim is absent, so head_dim = hidden_size / num_attention_heads)");
+  e = err(llama_json(R"(,"num_key_value_heads":3)"));
+  CHECK(e.message() == "config.json: num_key_value_heads: found 3, expected a divisor of num_attention_heads = 8");
+  e = err(moe_json("8", "10"), "moe.json");
+  CHECK(e.message() == "moe.json: num_experts_per_tok: found 10, expected at most num_experts = 8");
+  e = err(deepseek_json(R"(,"n_group":3)"), "ds.json");
+  CHECK(e.code() == errc::inconsistent);
+  CHECK(e.message() == "ds.json: n_routed_experts: found 16, expected a multiple of n_group = 3");
+  CHECK(parse_model_config(deepseek_json(R"(,"n_group":4,"topk_group":1)"), "ds.json").has_value());  // 4 <= 1*16/4
+  e = err(deepseek_json(R"(,"n_group":4,"topk_group":1,"num_experts_per_tok":6)"), "ds.json");
+  CHECK(e.message() == "ds.json: num_experts_per_tok: found 6, expected at most topk_group * n_routed_experts / n_group = 4");
+  e = err(deepseek_json(R"(,"n_group":4,"topk_group":5)"), "ds.json");
+  CHECK(e.message() == "ds.json: topk_group: found 5, expected at most n_group = 4");
+  e = err(deepseek_json(R"(,"num_experts_per_tok":20)"), "ds.json");
+  CHECK(e.message() == "ds.json: num_experts_per_tok: found 20, expected at most n_routed_experts = 16");
+  e = err(deepseek_json(R"(,"topk_method":"greedy")"), "ds.json");
+  CHECK(e.code() == errc::unsupported);
+  e = err(moe_json("8", "2").replace(moe_json("8", "2").find("\"mlp_only_layers\":[]"), 20, "\"mlp_only_layers\":[5]"));
+  CHECK(e.message() == "config.json: mlp_only_layers.0: found 5, expected a layer index in [0, num_hidden_layers = 2)");
+  e = err(R"({"model_type":"deepseek_v32","q_lora_rank":null})");
+  CHECK(e.message() == "config.json: q_lora_rank: found null, expected an integer (deepseek_v32 has no q_proj path)");
+}
+
+TEST_CASE("the MLX quantization dict: global format, per-module overrides, false") {
+  auto m = parse_model_config(llama_json(R"(,"quantization":{"group_size":64,"bits":4,
+      "model.layers.0.mlp.down_proj":{"group_size":32,"bits":8},"lm_head":false,"model.embed_tokens":{"bits":6}},
+      "quantization_config":{"group_size":64,"bits":4})"),
+                              "q.json");
+  REQUIRE(m.has_value());
+  REQUIRE(m->quantization.has_value());
+  const auto& q = *m->quantization;
+  CHECK(q.global == famx::quant::affine_format{4, 64});
+  REQUIRE(q.overrides.size() == 3);
+  CHECK(q.find("model.layers.0.mlp.down_proj")->format == famx::quant::affine_format{8, 32});
+  CHECK_FALSE(q.find("lm_head")->format.has_value());
+  CHECK(q.find("model.embed_tokens")->format == famx::quant::affine_format{6, 64});  // group from the global
+  const auto table = famx::io::storage_table(m->description, q);
+  for (const auto& s : table) {
+    if (s.tensor->name == "model.layers.0.mlp.down_proj.weight") CHECK(s.format == famx::quant::affine_format{8, 32});
+    if (s.tensor->name == "model.layers.1.mlp.down_proj.weight") CHECK(s.format == famx::quant::affine_format{4, 64});
+    if (s.tensor->name == "model.layers.1.input_layernorm.weight") CHECK_FALSE(s.format.has_value());
+  }
+
+  auto e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":7})"));
+  CHECK(e.code() == errc::invalid_value);
+  CHECK(e.message() == "config.json: quantization.bits: found 7, expected one of 2, 3, 4, 5, 6, 8");
+  e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4,"model.layers.0.mlp.up_proj":{"group_size":48}})"));
+  CHECK(e.message() == "config.json: quantization.model.layers.0.mlp.up_proj.group_size: found 48, expected one of 32, 64, 128");
+  e = err(llama_json(R"(,"quantization":{"group_size":32,"bits":4,"mode":"mxfp4"})"));
+  CHECK(e.code() == errc::unsupported);
+  e = err(llama_json(R"(,"quantization":{"group_size":64})"));
+  CHECK(e.message() == "config.json: quantization.bits: found no such key, expected both group_size and bits in the MLX quantization dict");
+  e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4,"lm_head":true})"));
+  CHECK(e.message() == "config.json: quantization.lm_head: found true, expected false or a {group_size, bits} object");
+}
