@@ -167,3 +167,28 @@ TEST_CASE("the MLX quantization dict: global format, per-module overrides, false
   e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4,"lm_head":true})"));
   CHECK(e.message() == "config.json: quantization.lm_head: found true, expected false or a {group_size, bits} object");
 }
+
+TEST_CASE("mistral3 wraps a ministral3 (or llama) text model in text_config") {
+  const std::string text = R"("hidden_size":256,"num_hidden_layers":2,"intermediate_size":512,"num_attention_heads":8,
+      "rms_norm_eps":1e-5,"vocab_size":1000,"rope_parameters":{"rope_type":"yarn","rope_theta":1e6,"factor":16})";
+  auto wrapped = [&](const std::string& inner) {
+    return R"({"architectures":["Mistral3ForConditionalGeneration"],"model_type":"mistral3","vision_config":{"hidden_size":1024},
+      "text_config":{)" + inner + "}}";
+  };
+  auto m = parse_model_config(wrapped(R"("model_type":"ministral3",)" + text), "m3.json");
+  REQUIRE_MESSAGE(m.has_value(), (m.has_value() ? "" : m.err().message()));
+  CHECK(m->description.family == "ministral3");
+  CHECK(m->wrapper == "mistral3");
+  CHECK_FALSE(m->description.tied);  // the wrapper defaults tie_word_embeddings to false
+  CHECK(m->description.tensors.back().name == "lm_head.weight");
+  auto l = parse_model_config(wrapped(R"("model_type":"mistral",)" + text), "m3.json");
+  REQUIRE(l.has_value());
+  CHECK(l->description.family == "llama");
+
+  auto e = err(wrapped(R"("model_type":"ministral3","num_key_value_heads":3,)" + text), "m3.json");
+  CHECK(e.message() == "m3.json: text_config.num_key_value_heads: found 3, expected a divisor of num_attention_heads = 8");
+  e = err(wrapped(R"("model_type":"ministral3","hidden_size":"wide")"), "m3.json");
+  CHECK(e.message() == "m3.json: text_config.hidden_size: found \"wide\", expected an integer");
+  e = err(R"({"model_type":"mistral3"})", "m3.json");
+  CHECK(e.message() == "m3.json: text_config: found no such key, expected the text model's config (mistral3 wraps it)");
+}

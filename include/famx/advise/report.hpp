@@ -39,6 +39,7 @@ struct report {
   std::optional<io::quantization_config> quantization;
   std::string source;                    // where the figures come from (a file, or a built-in)
   std::string source_quantization;       // an HF quantization method of the source weights ("fp8")
+  std::string wrapper;                   // "mistral3" when the text model is wrapped
   const io::model_card* card = nullptr;  // the bundled card, when the model id has one
   std::vector<io::stored_tensor> storage;
   std::vector<config_shape_row> config_shapes;
@@ -53,6 +54,9 @@ struct report {
       notes.push_back("Exo's card sets supports_tensor = false: Exo does not place this model with tensor parallelism");
     if (card && card->model_id == "mlx-community/DeepSeek-V3.1-8bit")
       notes.push_back("Exo's placement blocks pipeline parallelism for this model");
+    if (wrapper == "mistral3")
+      notes.push_back("mistral3 wrapper: text weights live under language_model.; mlx-lm drops vision_tower.* and "
+                      "multi_modal_projector.*");
     if (source_quantization == "fp8")
       notes.push_back("source weights are FP8 with 128x128 block scales; mlx-lm dequantizes them to bf16 in sanitize");
   }
@@ -139,6 +143,7 @@ inline report make_report(io::loaded_model m, const report_options& opt = {},
   r.quantization = q ? std::move(q) : std::move(m.quantization);
   r.source = m.file;
   r.source_quantization = m.source_quantization;
+  r.wrapper = m.wrapper;
   r.storage = io::storage_table(r.description, r.quantization);
   r.config_shapes = config_shapes(r.description);
   r.hot = hotspots(r.description, r.storage, opt.context, opt.prompt);

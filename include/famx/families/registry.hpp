@@ -52,7 +52,8 @@ inline std::string supported_families() {
     for (auto s : e.model_types)
       if (!s.empty()) m += (m.empty() ? "" : ", ") + std::string(s);
   }
-  return "an architecture in {" + a + "} or a model_type in {" + m + "}";
+  return "an architecture in {" + a + "} or a model_type in {" + m +
+         "} (or a mistral3 wrapper holding one in text_config)";
 }
 
 // The family of a config: architectures[0] first, then model_type (after aliases).

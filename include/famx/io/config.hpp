@@ -21,14 +21,18 @@
 
 namespace famx::io {
 
-// Phases 1 and 2 for Family on the root object of a config.json.
+// Phases 1 and 2 for Family on a config object: the root of a config.json, or the `text_config`
+// of a mistral3 wrapper (prefix "text_config"; mlx-lm then defaults tie_word_embeddings to false).
 template <class Family>
-result<typename families::family_traits<Family>::config> parse_config(simdjson::ondemand::object root,
-                                                                      std::string_view file) {
+result<typename families::family_traits<Family>::config> parse_config(simdjson::ondemand::object obj,
+                                                                      std::string_view file,
+                                                                      const std::string& prefix = {}) {
   using traits = families::family_traits<Family>;
   typename traits::config c{};
-  if (auto r = detail::read_members(root, c, "", file, traits::config::required); !r) return r.err();
-  if (auto r = traits::validate(c, file); !r) return r.err();
+  if constexpr (requires { c.tie_word_embeddings; })
+    if (!prefix.empty()) c.tie_word_embeddings = false;
+  if (auto r = detail::read_members(obj, c, prefix, file, traits::config::required); !r) return r.err();
+  if (auto r = traits::validate(c, file); !r) return prefix.empty() ? r.err() : r.err().in(prefix);
   traits::finalize(c);
   return c;
 }
@@ -40,6 +44,7 @@ struct loaded_model {
   families::model_description description;
   std::optional<quantization_config> quantization;  // the MLX `quantization` dict, when present
   std::string source_quantization;                  // a non-MLX quantization_config's quant_method ("fp8")
+  std::string wrapper;  // "mistral3" when the text model sits in text_config (weights under language_model.)
 };
 
 // Parses config.json text; `file` names it in errors.
@@ -73,12 +78,31 @@ inline result<loaded_model> parse_model_config(std::string_view json, std::strin
     return error(errc::missing, "model_type", "no such key (and no architectures)",
                  "a model_type string naming the family", file);
   const std::string arch = architectures && !architectures->empty() ? architectures->front() : "";
-  auto family = families::find_family(arch, model_type.value_or(""), file);
-  if (!family) return family.err();
-  m.family = *family;
+  od::object text;
+  std::string prefix;
+  if (model_type == "mistral3" || arch == "Mistral3ForConditionalGeneration") {
+    // mlx-lm's mistral3 wrapper: ministral3 when text_config.model_type says so, else llama.
+    prefix = "text_config";
+    m.wrapper = "mistral3";
+    const auto ec = root.find_field_unordered(prefix).get(v);
+    if (ec == simdjson::NO_SUCH_FIELD)
+      return error(errc::missing, prefix, "no such key", "the text model's config (mistral3 wraps it)", file);
+    if (ec) return detail::json_error(ec, file, prefix);
+    if (v.get_object().get(text)) return error(errc::wrong_type, prefix, detail::found_text(v), "an object", file);
+    std::optional<std::string> inner;
+    if (auto ec2 = text.find_field_unordered("model_type").get(v); ec2 != simdjson::NO_SUCH_FIELD) {
+      if (ec2) return detail::json_error(ec2, file, prefix + ".model_type");
+      if (auto r = read_json(v, inner, prefix + ".model_type", file); !r) return r.err();
+    }
+    m.family = inner == "ministral3" ? families::family_id::ministral3 : families::family_id::llama;
+  } else {
+    auto family = families::find_family(arch, model_type.value_or(""), file);
+    if (!family) return family.err();
+    m.family = *family;
+  }
 
   auto described = families::visit_family(m.family, [&]<class F>() -> result<families::model_description> {
-    auto c = parse_config<F>(root, file);
+    auto c = parse_config<F>(prefix.empty() ? root : text, file, prefix);
     if (!c) return c.err();
     return families::describe<F>(*c, arch);
   });

@@ -94,14 +94,6 @@ struct first_missing<T, type_list<P...>> {
     return i;
   }();
 };
-template <std::size_t I, class List>
-struct nth;
-template <std::size_t I, class H, class... R>
-struct nth<I, type_list<H, R...>> : nth<I - 1, type_list<R...>> {};
-template <class H, class... R>
-struct nth<0, type_list<H, R...>> {
-  using type = H;
-};
 }  // namespace detail
 
 // Every module and attribute the strategy touches in layer surface Layer, in check order.

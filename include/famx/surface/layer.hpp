@@ -17,13 +17,44 @@ template <class... A, class... B>
 struct concat_lists<type_list<A...>, type_list<B...>> {
   using type = type_list<A..., B...>;
 };
+// Index of the first path of List that surface Node lacks (List::size when none).
 template <class Node, class List>
-struct all_in;
+struct first_absent;
 template <class Node, class... P>
-struct all_in<Node, type_list<P...>> {
-  static constexpr bool value = (P::template in<Node> && ...);
+struct first_absent<Node, type_list<P...>> {
+  static constexpr std::size_t value = [] {
+    std::size_t i = 0;
+    (void)((P::template in<Node> ? (++i, true) : false) && ...);
+    return i;
+  }();
+};
+template <std::size_t I, class List>
+struct nth;
+template <std::size_t I, class H, class... R>
+struct nth<I, type_list<H, R...>> : nth<I - 1, type_list<R...>> {};
+template <class H, class... R>
+struct nth<0, type_list<H, R...>> {
+  using type = H;
 };
 }  // namespace detail
+
+// Instantiated only when a layer kind's touch list names a module its surface lacks; the template
+// argument is that module's path.
+template <fixed_string Missing>
+struct strategy_module_missing {
+  static_assert(Missing.size() == 0,
+                "a module the tensor-parallel strategy touches is missing from the layer surface "
+                "(its path is the argument of famx::surface::strategy_module_missing above)");
+  static constexpr bool value = true;
+};
+
+// True when every path of List exists in surface Node; otherwise an error naming the first absent one.
+template <class Node, class List>
+constexpr bool check_touches() {
+  constexpr std::size_t i = detail::first_absent<Node, List>::value;
+  if constexpr (i < List::size) return !strategy_module_missing<detail::nth<i, List>::type::text>::value;
+  else return true;
+}
 
 // A decoder layer: `h = x + attn(input_layernorm(x))`, `out = h + mlp(post_attention_layernorm(h))`.
 template <class Attention, class Mlp>
@@ -40,8 +71,7 @@ struct decoder_layer
   // Attributes the strategy rewrites (head counts), which an engine's layer must expose.
   using tp_attributes = typename Attention::tp_attributes;
 
-  static_assert(detail::all_in<group<Attention, Mlp>, tp_touches>::value,
-                "a module the tensor-parallel strategy touches is missing from the layer surface");
+  static_assert(check_touches<group<Attention, Mlp>, tp_touches>());
 
   // Emits the tensors of layer i under "model.layers.i".
   template <class Cfg, class Sink>
