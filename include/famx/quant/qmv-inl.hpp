@@ -39,8 +39,9 @@ inline namespace FAMX_ABI {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Scratch slots: 0-1 belong to the row workers, 2-3 to a call's prep (sx, permuted x), 4 to a
-// widened bf16 input; the calling thread is also a worker, so the sets must not overlap.
+// Scratch slots: 0-1 belong to the row workers, 2-3 to a call's prep (sx, permuted x), 4 to the
+// calling thread's own inputs or outputs (a widened bf16 x, the fused SwiGLU's two projections);
+// the calling thread is also a worker, so the sets must not overlap.
 enum ScratchSlot : int { kSlotWork0 = 0, kSlotWork1 = 1, kSlotSx = 2, kSlotXp = 3, kSlotInput = 4 };
 
 // A per-thread, per-slot scratch buffer of at least n floats (grows, never shrinks).
