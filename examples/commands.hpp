@@ -16,6 +16,11 @@ int demo(args a);
 int advise(args a);
 // famx cards: the bundled model cards.
 int cards(args a);
+// famx make-tiny <family|all> <dir> [--bits B] [--group G] [--shards N] [--seed S]: tiny MLX checkpoints.
+int make_tiny(args a);
+// famx verify <dir> [--format text|json] [--all]: checks a checkpoint against its family surface;
+// exit code 1 when it fails.
+int verify(args a);
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

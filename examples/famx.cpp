@@ -17,6 +17,12 @@ constexpr command commands[] = {
     {"advise", "famx advise [model-id|config.json|dir] [--format text|md|json] [--context N] [--prompt N] [--bits B]",
      "architecture summary, shapes, storage, hotspots and sharding options", famx_cli::advise},
     {"cards", "famx cards", "list the bundled model cards", famx_cli::cards},
+    {"make-tiny", "famx make-tiny <family|all> <dir> [--bits 4] [--group 64] [--shards N] [--seed S]",
+     "write a tiny, format-faithful MLX checkpoint of a family (all: every family into <dir>/<family>)",
+     famx_cli::make_tiny},
+    {"verify", "famx verify <checkpoint-dir> [--format text|json] [--all]",
+     "check config.json and the safetensors files against the family surface (exit 1 on failure)",
+     famx_cli::verify},
     {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
      famx_cli::quant_demo},
 };

@@ -93,3 +93,20 @@ TEST_CASE("dtype sizes and names") {
   CHECK(famx::size_of(famx::dtype::i64) == 8);
   CHECK(famx::to_string(famx::dtype::bf16) == "bf16");
 }
+
+TEST_CASE("every f8_e4m3 byte decodes to its OCP value") {
+  for (int b = 0; b < 256; ++b) {
+    CAPTURE(b);
+    const int e = (b >> 3) & 15, m = b & 7;
+    const float got = famx::f8_e4m3_to_float(static_cast<std::uint8_t>(b));
+    const float via_load = famx::load_float(&b, famx::dtype::f8_e4m3, 0);  // little-endian low byte
+    if (e == 15 && m == 7) {
+      CHECK(std::isnan(got));
+      continue;
+    }
+    const double want = (b & 0x80 ? -1.0 : 1.0) * (e == 0 ? std::ldexp(m, -9) : std::ldexp(8 + m, e - 10));
+    CHECK(static_cast<double>(got) == want);
+    CHECK(via_load == got);
+  }
+  CHECK(famx::f8_e4m3_to_float(0x7e) == 448.0f);  // the largest finite value
+}

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 namespace famx {
@@ -118,9 +119,21 @@ template <> inline constexpr dtype dtype_of<std::int16_t> = dtype::i16;
 template <> inline constexpr dtype dtype_of<std::uint64_t> = dtype::u64;
 template <> inline constexpr dtype dtype_of<std::int64_t> = dtype::i64;
 
-// Reads element i of a float-like buffer of dtype t (f32, f16 or bf16) as float.
+// The value of an OCP FP8 E4M3 byte (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; no
+// infinities, S.1111.111 is NaN), exactly.
+constexpr float f8_e4m3_to_float(std::uint8_t b) noexcept {
+  const float sign = (b & 0x80u) ? -1.0f : 1.0f;
+  const int exp = (b >> 3) & 0xf, man = b & 0x7;
+  if (exp == 0xf && man == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  if (exp == 0) return sign * static_cast<float>(man) * (1.0f / 512.0f);  // man/8 * 2^-6
+  const float scale = exp >= 7 ? static_cast<float>(1u << (exp - 7)) : 1.0f / static_cast<float>(1u << (7 - exp));
+  return sign * (1.0f + static_cast<float>(man) / 8.0f) * scale;
+}
+
+// Reads element i of a float-like buffer of dtype t (f32, f16, bf16 or f8_e4m3) as float.
 inline float load_float(const void* data, dtype t, std::size_t i) noexcept {
   switch (t) {
+    case dtype::f8_e4m3: return f8_e4m3_to_float(static_cast<const std::uint8_t*>(data)[i]);
     case dtype::f16: return static_cast<const f16*>(data)[i].to_float();
     case dtype::bf16: return static_cast<const bf16*>(data)[i].to_float();
     default: return static_cast<const float*>(data)[i];

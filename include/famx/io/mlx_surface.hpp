@@ -1,0 +1,92 @@
+#pragma once
+// The tensors an MLX checkpoint of a model holds: the family surface as mlx-lm keeps it after
+// sanitize() (DeepSeek's kv_b_proj split per head into embed_q / unembed_out), and for each tensor
+// the file tensors that store it (a float tensor, or the packed weight + scales + biases triplet of
+// an affine format), with the format chosen by mlx-lm's load rule (spec 5.6).
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "famx/families/describe.hpp"
+#include "famx/io/quantization.hpp"
+
+namespace famx::io {
+
+// Where a checkpoint's tensor names start: "" or "language_model." (a mistral3 wrapper).
+inline std::string weight_prefix(std::string_view wrapper) {
+  return wrapper == "mistral3" ? "language_model." : "";
+}
+
+// The tensors mlx-lm holds for model d after sanitize(), in checkpoint order, names and module
+// paths prefixed with `prefix`: d's table with every `self_attn.kv_b_proj.weight` replaced by
+// `embed_q.weight [H, kv_lora, nope]` and `unembed_out.weight [H, v_head, kv_lora]`.
+inline std::vector<surface::tensor_entry> mlx_tensors(const families::model_description& d,
+                                                      std::string_view prefix = {}) {
+  std::vector<surface::tensor_entry> out;
+  out.reserve(d.tensors.size() + d.layers.size());
+  const std::string p(prefix);
+  for (surface::tensor_entry t : d.tensors) {
+    t.name = p + t.name;
+    t.module = p + t.module;
+    constexpr std::string_view kv_b = "kv_b_proj.weight";
+    if (!t.name.ends_with(kv_b)) {
+      out.push_back(std::move(t));
+      continue;
+    }
+    const std::string attn = t.name.substr(0, t.name.size() - kv_b.size());
+    const std::int64_t h = d.dim("num_attention_heads"), lora = d.dim("kv_lora_rank");
+    auto multi = [&](std::string name, std::int64_t rows, std::int64_t cols, std::string text) {
+      surface::tensor_entry m = t;
+      m.module = attn + name;
+      m.name = m.module + ".weight";
+      m.dims = {h, rows, cols};
+      m.dims_text = std::move(text);
+      m.kind = surface::module_kind::multi_linear;
+      out.push_back(std::move(m));
+    };
+    multi("embed_q", lora, d.dim("qk_nope_head_dim"), "[num_attention_heads, kv_lora_rank, qk_nope_head_dim]");
+    multi("unembed_out", d.dim("v_head_dim"), lora, "[num_attention_heads, v_head_dim, kv_lora_rank]");
+  }
+  return out;
+}
+
+// The format mlx-lm loads module tensor t in (spec 5.6): the override for its module when the
+// quantization dict has one (`false`: float); otherwise the global format when the module can be
+// quantized and the checkpoint holds `<module>.scales`; otherwise float (nullopt).
+inline std::optional<quant::affine_format> load_format(const surface::tensor_entry& t,
+                                                       const std::optional<quantization_config>& q,
+                                                       bool has_scales) {
+  if (!t.packs || !q) return std::nullopt;
+  if (const auto* o = q->find(t.module)) return o->format;
+  if (t.rule == surface::quant_rule::never || !has_scales) return std::nullopt;
+  return q->global;
+}
+
+// What one file tensor is to the module that owns it.
+enum class stored_role { floating, packed, scales, biases };
+
+// One tensor a checkpoint file must hold: its name, its shape and its role.
+struct stored_entry {
+  std::string name;
+  shape dims;
+  stored_role role = stored_role::floating;
+};
+
+// The file tensors storing t in format f: `t.name` itself (float, logical shape), or
+// `<module>.weight` u32 [..., in*bits/32] with `<module>.scales` and `<module>.biases` [..., in/group].
+// A quantized shape that cannot hold whole groups is returned as is; the caller checks in % group.
+inline std::vector<stored_entry> stored_entries(const surface::tensor_entry& t,
+                                                const std::optional<quant::affine_format>& f) {
+  if (!f) return {{t.name, t.dims, stored_role::floating}};
+  const auto in = static_cast<std::size_t>(t.dims.dim(-1));
+  shape packed = t.dims, groups = t.dims;
+  packed[t.dims.rank() - 1] = static_cast<std::int64_t>(f->packed_words(in));
+  groups[t.dims.rank() - 1] = static_cast<std::int64_t>(f->groups(in));
+  return {{t.module + ".weight", packed, stored_role::packed},
+          {t.module + ".scales", groups, stored_role::scales},
+          {t.module + ".biases", groups, stored_role::biases}};
+}
+
+}  // namespace famx::io
