@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <unistd.h>
+
 #include "commands.hpp"
 #include "famx/io/tiny_checkpoint.hpp"
 #include "famx/io/verify.hpp"
@@ -90,6 +92,27 @@ int verify(args a) {
   const std::string out = json ? famx::io::render_json(report) + "\n" : famx::io::render_text(report, all);
   std::fputs(out.c_str(), stdout);
   return report.ok() ? 0 : 1;
+}
+
+int checkpoint_demo() {
+  std::error_code ec;
+  const auto dir = std::filesystem::temp_directory_path(ec) / ("famx-demo-" + std::to_string(::getpid()));
+  famx::io::tiny_options opt;
+  opt.shards = 2;
+  int rc = 0;
+  for (const auto& t : famx::io::tiny_models) {
+    if (rc = write_tiny(t.name, dir / t.name, opt); rc != 0) break;
+    const auto report = famx::io::verify_checkpoint(dir / t.name);
+    std::printf("  verify: %s, %zu tensors in %zu files, layout %s\n", report.ok() ? "OK" : "FAILED", report.tensors,
+                report.files, report.layout.c_str());
+    if (!report.ok()) {
+      std::fputs(famx::io::render_text(report).c_str(), stdout);
+      rc = 1;
+      break;
+    }
+  }
+  std::filesystem::remove_all(dir, ec);
+  return rc;
 }
 
 }  // namespace famx_cli

@@ -21,6 +21,8 @@ int make_tiny(args a);
 // famx verify <dir> [--format text|json] [--all]: checks a checkpoint against its family surface;
 // exit code 1 when it fails.
 int verify(args a);
+// The demo's checkpoint part: a tiny checkpoint of every family written and verified (temp dir).
+int checkpoint_demo();
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

@@ -51,7 +51,9 @@ int demo(args a) {
   std::puts("== famx demo ==\n");
   if (const int rc = quant_demo(a); rc != 0) return rc;
   std::puts("\n== famx advise (embedded default model) ==");
-  return advise({});
+  if (const int rc = advise({}); rc != 0) return rc;
+  std::puts("\n== famx make-tiny + famx verify (a tiny MLX checkpoint of every family, 2 shards each) ==");
+  return checkpoint_demo();
 }
 
 }  // namespace famx_cli
