@@ -23,6 +23,10 @@ int make_tiny(args a);
 int verify(args a);
 // The demo's checkpoint part: a tiny checkpoint of every family written and verified (temp dir).
 int checkpoint_demo();
+// famx plan <model> --devices 64G,64G [--strategy auto|tensor|pipeline|expert] [...]: a shard plan.
+int plan(args a);
+// The demo's plan part: a tiny model planned over 2 devices, with each strategy.
+int plan_demo();
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

@@ -23,6 +23,11 @@ constexpr command commands[] = {
     {"verify", "famx verify <checkpoint-dir> [--format text|json] [--all]",
      "check config.json and the safetensors files against the family surface (exit 1 on failure)",
      famx_cli::verify},
+    {"plan", "famx plan <model-id|config.json|dir> --devices 64G,64G,128G [--strategy auto|tensor|pipeline|expert] "
+             "[--context N] [--bits B] [--kv-replication] [--experts linear|round_robin] "
+             "[--shared-experts replicate|tensor] [--weighting equal|bytes] [--json] [--full]",
+     "how the model splits over the devices: per rank tensor slices, heads, experts, collectives, memory",
+     famx_cli::plan},
     {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
      famx_cli::quant_demo},
 };

@@ -17,6 +17,7 @@
 #include "famx/io/builtin_models.hpp"
 #include "famx/io/config.hpp"
 #include "famx/io/model_cards.hpp"
+#include "famx/io/resolve.hpp"
 
 namespace famx::advise {
 
@@ -158,22 +159,17 @@ inline report make_report(io::loaded_model m, const report_options& opt = {},
 inline result<report> report_for_id(std::string_view id, const report_options& opt = {},
                                     const io::model_card** card_out = nullptr,
                                     std::optional<io::quantization_config> q = std::nullopt) {
-  const io::model_card* card = io::find_card(id);
+  const io::model_card* card = nullptr;
+  auto m = io::resolve_model(id, &card);
   if (card_out) *card_out = card;
-  const io::builtin_model* b = io::find_builtin(card ? card->builtin : id);
-  if (!b)
-    return error(errc::missing, std::string(id),
-                 card ? "a bundled card without built-in architecture figures" : "no bundled card or built-in model",
-                 card ? "a config.json for it (famx advise path/to/config.json)"
-                      : "a model id from `famx cards`, a built-in key, a config.json or a checkpoint directory");
-  auto m = io::parse_model_config(b->config_json, "built-in:" + std::string(b->key));
   if (!m) return m.err();
-  if (!q && card && io::card_bits(*card)) q = io::convert_quantization(io::card_bits(*card));
-  auto r = make_report(std::move(*m), opt, std::move(q));
+  const io::builtin_model* b = io::find_builtin(card ? card->builtin : id);
+  if (q) m->quantization = std::move(q);
+  auto r = make_report(std::move(*m), opt);
   r.card = card;
   r.annotate();
-  r.source = card ? "built-in " + std::string(b->key) + " figures for card " + std::string(card->model_id)
-                  : "built-in " + std::string(b->key) + " figures";
+  if (b) r.source = card ? "built-in " + std::string(b->key) + " figures for card " + std::string(card->model_id)
+                         : "built-in " + std::string(b->key) + " figures";
   return r;
 }
 

@@ -1,0 +1,36 @@
+#pragma once
+// A model named the ways a person names it: a config.json path, a checkpoint directory, a bundled
+// model card id (mlx-community/Qwen3-30B-A3B-4bit: its built-in architecture figures, quantized as
+// the id says) or a built-in architecture key (Qwen3-30B-A3B).
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "famx/io/builtin_models.hpp"
+#include "famx/io/config.hpp"
+#include "famx/io/model_cards.hpp"
+#include "famx/io/storage.hpp"
+
+namespace famx::io {
+
+// The loaded model `target` names; `card_out` receives its card, when it has one (also on errors).
+inline result<loaded_model> resolve_model(std::string_view target, const model_card** card_out = nullptr) {
+  if (card_out) *card_out = nullptr;
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(target), ec)) return load_model_config(std::filesystem::path(target));
+  const model_card* card = find_card(target);
+  if (card_out) *card_out = card;
+  const builtin_model* b = find_builtin(card ? card->builtin : target);
+  if (!b)
+    return error(errc::missing, std::string(target),
+                 card ? "a bundled card without built-in architecture figures" : "no file, bundled card or built-in model",
+                 card ? "a config.json for it (pass its path)"
+                      : "a model id from `famx cards`, a built-in key, a config.json or a checkpoint directory");
+  auto m = parse_model_config(b->config_json, "built-in:" + std::string(b->key));
+  if (!m) return m.err();
+  if (!m->quantization && card && card_bits(*card)) m->quantization = convert_quantization(card_bits(*card));
+  return m;
+}
+
+}  // namespace famx::io
