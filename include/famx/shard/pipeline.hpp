@@ -132,7 +132,7 @@ enum class layer_weighting { equal, bytes };
 // Which per-device memory check plan_pipeline applies.
 enum class pipeline_memory_check {
   none,   // no check
-  exo,    // Exo's estimate: storage_size * layers_i // n_layers <= memory_i
+  exo,    // Exo's estimate: storage_size * layers_i // n_layers <= memory_i (storage_size: the whole table)
   exact,  // famx: the stage's own tensors + embeddings/head it holds + its KV cache <= memory_i
   both,   // Exo's check on every device first, then famx's
 };
