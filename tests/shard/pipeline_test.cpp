@@ -210,6 +210,10 @@ TEST_CASE("pipeline plan: a device with almost no memory gets one layer and fail
   REQUIRE(!exact.has_value());
   CHECK(exact.err().path() == "devices.2");
   CHECK(exact.err().found().rfind("device 2 (tiny) needs 1.49 GB for 1 layers [31, 32)", 0) == 0);
+  // both: Exo's check runs first on every device.
+  auto both = sh::plan_pipeline(d, st, dv, sh::layer_weighting::equal, 0, sh::pipeline_memory_check::both);
+  REQUIRE(!both.has_value());
+  CHECK(both.err().found().rfind("Node 2 (tiny)", 0) == 0);
   auto none = sh::plan_pipeline(d, st, dv, sh::layer_weighting::equal, 0, sh::pipeline_memory_check::none);
   REQUIRE(none.has_value());
   CHECK((*none)[2].layers == sh::layer_range{31, 32});
@@ -312,6 +316,9 @@ TEST_CASE("exo_accepts: Exo's placement checks on the bundled cards (spec 3.3)")
   auto node = sh::exo_accepts(*q30, devs("17.3G,0.35G"), strategy::pipeline);
   REQUIRE(!node.has_value());
   CHECK(node.err().found() == "Node 1 (device1) has insufficient memory: requires 0.37 GB for 1 layers");
+  // Exactly the required bytes is enough (Exo fails only when required > available).
+  CHECK(sh::exo_accepts(*q30, devs("17.3G,366.936064M"), strategy::pipeline).has_value());
+  CHECK(!sh::exo_accepts(*q30, devs("17.3G,366.936063M"), strategy::pipeline).has_value());
 
   const auto* v31 = find_card("mlx-community/DeepSeek-V3.1-8bit");
   REQUIRE(v31);
