@@ -11,6 +11,8 @@
 //     dimensions are heads, KV heads, intermediate sizes and experts' widths, not hidden_size, and
 //     MLA has no KV heads to divide. famx takes kv from the built-in config the card names
 //     (io/builtin_models.hpp) and skips the kv check when there is none, as Exo does when kv is None.
+//     Known gap: famx's bundled cards carry no num_key_value_heads, so a card without a built-in
+//     config (Qwen3-Coder-480B: Exo's card has kv 8) passes TP over 3 or 6 here where Exo refuses it.
 //  3. Pipeline: mlx-community/DeepSeek-V3.1-8bit is refused by exact model id (no technical reason
 //     recorded; the commit message speaks of tensor parallelism yet the code blocks pipeline), then
 //     the layers are shared with allocate_layers_proportionally and each node must hold

@@ -132,7 +132,7 @@ enum class layer_weighting { equal, bytes };
 // Which per-device memory check plan_pipeline applies.
 enum class pipeline_memory_check {
   none,   // no check
-  exo,    // Exo's estimate: storage_size * layers_i // n_layers <= memory_i
+  exo,    // Exo's estimate: storage_size * layers_i // n_layers <= memory_i (storage_size: the whole table)
   exact,  // famx: the stage's own tensors + embeddings/head it holds + its KV cache <= memory_i
   both,   // Exo's check on every device first, then famx's
 };
@@ -169,7 +169,8 @@ inline result<void> exo_pipeline_memory_check(std::int64_t storage_size, std::in
 
 // The pipeline stages of model d stored as `storage` (io::storage_table(d, q)) on `devices` in rank
 // order, the layers shared by each device's share of the total memory, the KV cache sized for
-// context_tokens; errors name the device that does not fit under `check`.
+// context_tokens; errors name the device that does not fit under `check`. layer_weighting::bytes
+// shares out the decoder layers' bytes only (embed_tokens / norm / lm_head are not part of the split).
 inline result<std::vector<pipeline_stage>> plan_pipeline(const families::model_description& d,
                                                          const std::vector<io::stored_tensor>& storage,
                                                          std::span<const device> devices, layer_weighting w,
