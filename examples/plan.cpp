@@ -97,4 +97,31 @@ int plan(args a) {
   return 0;
 }
 
+int plan_demo() {
+  struct demo_case {
+    const char* model;
+    const char* devices;
+  };
+  for (const demo_case& c : {demo_case{"mlx-community/Qwen3-30B-A3B-4bit", "24G,24G"},
+                             demo_case{"mlx-community/DeepSeek-V3.1-4bit", "64G,64G,64G,64G,64G,64G,64G,64G"},
+                             demo_case{"mlx-community/Qwen3-Next-80B-A3B-Instruct-4bit", "64G,32G,24G"}}) {
+    auto devices = famx::shard::parse_devices(c.devices);
+    const famx::io::model_card* card = nullptr;
+    auto m = famx::io::resolve_model(c.model, &card);
+    if (!devices || !m) return 1;
+    famx::shard::plan_options opt;
+    opt.model_id = c.model;
+    auto p = famx::shard::plan(*m, *devices, opt);
+    if (!p) {
+      std::fprintf(stderr, "famx demo: %s\n", p.err().what());
+      return 1;
+    }
+    // The summary: everything before the tensor table (`famx plan ... --full` shows it all).
+    const std::string text = famx::shard::render_text(*p);
+    std::fputs(text.substr(0, text.find("tensors of rank")).c_str(), stdout);
+    std::puts("");
+  }
+  return 0;
+}
+
 }  // namespace famx_cli

@@ -53,7 +53,9 @@ int demo(args a) {
   std::puts("\n== famx advise (embedded default model) ==");
   if (const int rc = advise({}); rc != 0) return rc;
   std::puts("\n== famx make-tiny + famx verify (a tiny MLX checkpoint of every family, 2 shards each) ==");
-  return checkpoint_demo();
+  if (const int rc = checkpoint_demo(); rc != 0) return rc;
+  std::puts("\n== famx plan (automatic strategy over the devices given) ==");
+  return plan_demo();
 }
 
 }  // namespace famx_cli

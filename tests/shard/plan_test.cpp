@@ -13,6 +13,7 @@
 #include "../io/test_files.hpp"
 #include "famx/io/sharded_safetensors.hpp"
 #include "famx/io/tiny_checkpoint.hpp"
+#include "famx/shard/load.hpp"
 #include "famx/shard/render.hpp"
 
 namespace {
@@ -60,16 +61,17 @@ TEST_CASE("tensor and expert plans of every tiny model take their slices from th
         REQUIRE(p->ranks.size() == static_cast<std::size_t>(n));
         std::int64_t layers = 0;
         for (const auto& r : p->ranks) {
+          auto local = famx::shard::load_rank(files, r);
+          REQUIRE_MESSAGE(local.has_value(), (local ? "" : local.err().message()));
           std::int64_t bytes = 0;
+          std::size_t i = 0;
           for (const auto& t : r.tensors)
             for (const auto& f : t.files) {
-              auto whole = files.tensor(f.name);
-              REQUIRE(whole.has_value());
-              auto local = famx::shard::take(*whole, f);
-              REQUIRE_MESSAGE(local.has_value(), (local ? "" : local.err().message()));
-              CHECK(local->view.dims == f.local);
-              bytes += static_cast<std::int64_t>(local->view.nbytes());
+              CHECK((*local)[i].name == f.name);
+              CHECK((*local)[i].view.dims == f.local);
+              bytes += static_cast<std::int64_t>((*local)[i++].view.nbytes());
             }
+          CHECK(i == local->size());
           CHECK(bytes == r.weight_bytes);
           CHECK(r.total_bytes() == r.weight_bytes + r.kv_cache_bytes);
           layers += r.layers.end - r.layers.begin;

@@ -70,7 +70,7 @@ struct rank_plan {
   std::string device;
   std::int64_t device_memory = 0;
   layer_range layers;  // the decoder layers it runs (all of them except under pipeline)
-  std::int64_t heads = 0, kv_heads = 0;                  // attention heads and KV heads it computes
+  std::int64_t heads = 0, kv_heads = 0;  // attention heads and KV heads it computes (0 KV heads: MLA's replicated latent)
   std::int64_t linear_key_heads = 0, linear_value_heads = 0;  // Qwen3-Next linear attention
   std::vector<std::int64_t> experts;  // routed experts it holds (global ids); all under tensor / pipeline
   std::string expert_share;           // "all 128, 1/2 of moe_intermediate_size each", "16 of 128"
@@ -182,8 +182,8 @@ inline void tp_collectives(rank_plan& r, const families::model_description& d, i
 
 inline void head_counts(rank_plan& r, const families::model_description& d, int n, bool kv_replication) {
   r.heads = d.dim("num_attention_heads") / n;
-  const std::int64_t kv = d.dim("num_key_value_heads");
-  r.kv_heads = kv_heads_of(kv, n, r.rank, kv_replication).count;
+  const bool mla = !d.layers.empty() && d.layers.front().attention == "mla";  // the latent KV path is replicated
+  r.kv_heads = mla ? 0 : kv_heads_of(d.dim("num_key_value_heads"), n, r.rank, kv_replication).count;
   r.linear_key_heads = d.dim("linear_num_key_heads") / n;
   r.linear_value_heads = d.dim("linear_num_value_heads") / n;
 }

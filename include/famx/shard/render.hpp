@@ -45,7 +45,7 @@ inline std::string render_text(const shard_plan& p, bool full = false) {
          detail::gb_text(r.weight_bytes, 2) + " + KV cache " + detail::gb_text(r.kv_cache_bytes, 2) + " = " +
          detail::gb_text(r.total_bytes(), 2) + " (" + detail::percent(r.total_bytes(), r.device_memory) + ")\n";
     s += "  layers [" + std::to_string(r.layers.begin) + ", " + std::to_string(r.layers.end) + ")  heads " + std::to_string(r.heads) +
-         "  kv heads " + std::to_string(r.kv_heads);
+         (r.kv_heads > 0 ? "  kv heads " + std::to_string(r.kv_heads) : std::string("  MLA latent KV replicated"));
     if (r.linear_key_heads > 0)
       s += "  linear k/v heads " + std::to_string(r.linear_key_heads) + "/" + std::to_string(r.linear_value_heads);
     if (!r.expert_share.empty()) s += "  experts " + r.expert_share;
