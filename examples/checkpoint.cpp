@@ -66,7 +66,7 @@ int make_tiny(args a) {
     return usage_error("make-tiny", "usage: famx make-tiny <family|all> <dir> [--bits 4] [--group 64] [--shards N] [--seed S]");
   if (pos[0] != "all") return write_tiny(pos[0], std::filesystem::path(pos[1]), opt);
   for (const auto& t : famx::io::tiny_models)
-    if (const int rc = write_tiny(t.name, std::filesystem::path(pos[1]) / t.name, opt); rc != 0) return rc;
+    if (const int rc = write_tiny(t.key, std::filesystem::path(pos[1]) / t.key, opt); rc != 0) return rc;
   return 0;
 }
 
@@ -101,8 +101,8 @@ int checkpoint_demo() {
   opt.shards = 2;
   int rc = 0;
   for (const auto& t : famx::io::tiny_models) {
-    if (rc = write_tiny(t.name, dir / t.name, opt); rc != 0) break;
-    const auto report = famx::io::verify_checkpoint(dir / t.name);
+    if (rc = write_tiny(t.key, dir / t.key, opt); rc != 0) break;
+    const auto report = famx::io::verify_checkpoint(dir / t.key);
     std::printf("  verify: %s, %zu tensors in %zu files, layout %s\n", report.ok() ? "OK" : "FAILED", report.tensors,
                 report.files, report.layout.c_str());
     if (!report.ok()) {

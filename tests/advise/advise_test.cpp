@@ -42,7 +42,7 @@ TEST_CASE("a card without architecture figures reports the card and asks for a c
   REQUIRE(card != nullptr);
   CHECK(card->n_layers == 62);
   CHECK(r.err().message() == "mlx-community/Qwen3-Coder-480B-A35B-Instruct-4bit: found a bundled card without built-in "
-                             "architecture figures, expected a config.json for it (famx advise path/to/config.json)");
+                             "architecture figures, expected a config.json for it (pass its path instead of the id)");
   CHECK(report_for_id("no/such-model").err().code() == famx::errc::missing);
 }
 
@@ -80,8 +80,9 @@ TEST_CASE("sharding options: legal tensor-parallel degrees for 1-8 devices") {
   CHECK(legal(*report_for_id("mlx-community/DeepSeek-V3-4bit")) == "1248");
   CHECK(legal(*report_for_id("mlx-community/Llama-3.2-3B-Instruct-4bit")) == "1248");  // 24 heads, 8 KV heads
   const auto r = report_for_id("mlx-community/Qwen3-30B-A3B-4bit");
-  CHECK(r->sharding[2].tensor_reason == "num_attention_heads = 32 is not divisible by 3");
-  CHECK(r->sharding[7].tensor_reason == "num_key_value_heads = 4 is not divisible by 8");
+  CHECK(r->sharding[2].tensor_reason ==
+        "num_attention_heads = 32 over 3 ranks, expected a value divisible by the tensor-parallel degree 3");
+  CHECK(r->sharding[7].tensor_reason.starts_with("num_key_value_heads = 4 over 8 ranks, expected a value divisible by"));
   CHECK(r->sharding[7].expert_parallel);
   CHECK(r->notes.empty());
   const auto small = report_for_id("mlx-community/Qwen3-0.6B-4bit");

@@ -91,12 +91,12 @@ tensor copy(const famx::tensor_view& v) {
 TEST_CASE("every family's tiny checkpoint verifies, in one file and sharded with an index") {
   for (const auto& tm : famx::io::tiny_models) {
     for (int shards : {1, 3}) {
-      const std::string name(tm.name);
+      const std::string name(tm.key);
       CAPTURE(name);
       CAPTURE(shards);
       famx::io::tiny_options opt;
       opt.shards = shards;
-      tiny t(tm.name, opt);
+      tiny t(tm.key, opt);
       const auto rep = famx::io::verify_checkpoint(t.dir.path());
       CAPTURE(famx::io::render_text(rep, true));
       CHECK(rep.ok());
@@ -139,7 +139,7 @@ TEST_CASE("tiny checkpoints are deterministic in the seed and their tensor shape
   CHECK(famx::test::read_bytes(a.dir / "model.safetensors") == famx::test::read_bytes(b.dir / "model.safetensors"));
   CHECK(famx::test::read_bytes(a.dir / "model.safetensors") != famx::test::read_bytes(c.dir / "model.safetensors"));
   for (const auto& tm : famx::io::tiny_models) {
-    auto m = famx::io::parse_model_config(tm.config_json, std::string(tm.name));
+    auto m = famx::io::parse_model_config(tm.config_json, std::string(tm.key));
     REQUIRE(m.has_value());
     for (const auto& d : m->description.tp_divisors) {
       CAPTURE(d.key);

@@ -43,10 +43,10 @@ std::vector<std::string> ops(const famx::shard::rank_plan& r) {
 
 TEST_CASE("tensor and expert plans of every tiny model take their slices from the real checkpoint") {
   for (const auto& tm : famx::io::tiny_models) {
-    const std::string name(tm.name);
+    const std::string name(tm.key);
     CAPTURE(name);
     famx::test::temp_dir dir;
-    REQUIRE(famx::io::make_tiny_checkpoint(tm.name, dir.path()).has_value());
+    REQUIRE(famx::io::make_tiny_checkpoint(tm.key, dir.path()).has_value());
     const auto m = famx::io::load_model_config(dir.path()).value();
     const auto files = famx::io::sharded_safetensors::open_directory(dir.path()).value();
     const auto& d = m.description;

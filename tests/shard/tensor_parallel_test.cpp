@@ -108,10 +108,10 @@ std::vector<std::vector<block>> tp_of(const famx::surface::tensor_entry& t, int 
 TEST_CASE("tensor parallel over 1, 2, 4 (and 8 where legal) covers every element of every family's tensors once or replicated") {
   for (const auto& tm : famx::io::tiny_models) {
     for (int bits : {4, 0}) {
-      const std::string name(tm.name);
+      const std::string name(tm.key);
       CAPTURE(name);
       CAPTURE(bits);
-      const opened o(tm.name, bits);
+      const opened o(tm.key, bits);
       const auto& d = o.model.description;
       for (int n : {1, 2, 4, 8}) {
         CAPTURE(n);

@@ -1,8 +1,8 @@
 #pragma once
-// Sharding options for 1..8 devices: which tensor-parallel degrees are legal (the degree divides
-// every dimension the family's strategy splits: heads, KV heads, linear-attention heads,
-// intermediate sizes; with a quantized checkpoint each split row-parallel input stays a whole
-// number of quantization groups; Exo's placement also requires hidden_size % N == 0), which
+// Sharding options for 1..8 devices: which tensor-parallel degrees are legal (the planner's
+// shard::check_tensor_parallel: the degree divides every dimension the family's strategy splits
+// and every row-parallel quantized split keeps whole groups; Exo's placement also requires
+// hidden_size % N == 0), which
 // expert-parallel degrees divide the routed experts, and the pipeline split of the layers.
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 #include "famx/families/describe.hpp"
 #include "famx/io/quantization.hpp"
+#include "famx/shard/tensor_parallel.hpp"
 
 namespace famx::advise {
 
@@ -37,16 +38,11 @@ inline std::vector<sharding_option> sharding_options(const families::model_descr
       if (o.tensor_parallel) o.tensor_reason = why;
       o.tensor_parallel = false;
     };
-    for (const auto& [key, value] : d.tp_divisors)
-      if (value % n != 0) fail(key + " = " + std::to_string(value) + " is not divisible by " + std::to_string(n));
+    if (auto legal = shard::check_tensor_parallel(d, q, n); !legal)
+      fail(legal.err().found() + ", expected " + legal.err().expected());
     if (d.dim("hidden_size") % n != 0)
       fail("hidden_size = " + std::to_string(d.dim("hidden_size")) + " is not divisible by " + std::to_string(n) +
            " (Exo placement)");
-    if (q && o.tensor_parallel)
-      for (const auto& [key, value] : d.tp_divisors)
-        if (key.find("intermediate_size") != std::string::npos && (value / n) % q->global.group_size != 0)
-          fail(key + " / " + std::to_string(n) + " = " + std::to_string(value / n) +
-               " is not a multiple of the group size " + std::to_string(q->global.group_size));
     o.expert_parallel = d.experts > 0 && d.experts % n == 0;
     o.layers_per_stage = (layers + n - 1) / n;
     out.push_back(o);

@@ -4,6 +4,8 @@
 // the file tensors that store it (a float tensor, or the packed weight + scales + biases triplet of
 // an affine format), with the format chosen by mlx-lm's load rule (spec 5.6).
 
+#include <charconv>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +19,18 @@ namespace famx::io {
 // Where a checkpoint's tensor names start: "" or "language_model." (a mistral3 wrapper).
 inline std::string weight_prefix(std::string_view wrapper) {
   return wrapper == "mistral3" ? "language_model." : "";
+}
+
+// The decoder layer index of `model.layers.<i>.*` after `prefix`, or nullopt.
+inline std::optional<std::int64_t> layer_of(std::string_view name, std::string_view prefix) {
+  constexpr std::string_view layers = "model.layers.";
+  if (!name.starts_with(prefix) || !name.substr(prefix.size()).starts_with(layers)) return std::nullopt;
+  const std::string_view rest = name.substr(prefix.size() + layers.size());
+  std::int64_t i = 0;
+  const auto r = std::from_chars(rest.data(), rest.data() + rest.size(), i);
+  if (r.ec != std::errc{} || r.ptr == rest.data() || r.ptr == rest.data() + rest.size() || *r.ptr != '.')
+    return std::nullopt;
+  return i;
 }
 
 // The tensors mlx-lm holds for model d after sanitize(), in checkpoint order, names and module

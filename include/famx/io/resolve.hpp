@@ -25,7 +25,7 @@ inline result<loaded_model> resolve_model(std::string_view target, const model_c
   if (!b)
     return error(errc::missing, std::string(target),
                  card ? "a bundled card without built-in architecture figures" : "no file, bundled card or built-in model",
-                 card ? "a config.json for it (pass its path)"
+                 card ? "a config.json for it (pass its path instead of the id)"
                       : "a model id from `famx cards`, a built-in key, a config.json or a checkpoint directory");
   auto m = parse_model_config(b->config_json, "built-in:" + std::string(b->key));
   if (!m) return m.err();

@@ -90,18 +90,6 @@ struct sanitize_plan {
 
 namespace detail {
 
-// The decoder layer index of `model.layers.<i>.*` after `prefix`, or nullopt.
-inline std::optional<std::int64_t> layer_index(std::string_view name, std::string_view prefix) {
-  constexpr std::string_view layers = "model.layers.";
-  if (!name.starts_with(prefix) || !name.substr(prefix.size()).starts_with(layers)) return std::nullopt;
-  const std::string_view rest = name.substr(prefix.size() + layers.size());
-  std::int64_t i = 0;
-  const auto r = std::from_chars(rest.data(), rest.data() + rest.size(), i);
-  if (r.ec != std::errc{} || r.ptr == rest.data() || r.ptr == rest.data() + rest.size() || *r.ptr != '.')
-    return std::nullopt;
-  return i;
-}
-
 // Why sanitize() drops tensor `name` of model d, or "" when it keeps it.
 inline std::string drop_reason(std::string_view name, const families::model_description& d,
                                std::string_view prefix, bool hf_layout, bool mistral3) {
@@ -111,7 +99,7 @@ inline std::string drop_reason(std::string_view name, const families::model_desc
   const std::string lm_head = std::string(prefix) + "lm_head.";
   if (d.tied && name.starts_with(lm_head)) return "lm_head of a tie_word_embeddings model (sanitize drops it)";
   if (d.family == "ministral3" && name.ends_with(".activation_scale")) return "an FP8 activation scale (sanitize drops it)";
-  const auto layer = layer_index(name, prefix);
+  const auto layer = layer_of(name, prefix);
   if (d.family == "deepseek_v3" && layer == 61) return "the MTP layer (deepseek_v3 sanitize drops model.layers.61)";
   if ((d.family == "deepseek_v32" || d.family == "glm4_moe") && layer && *layer >= static_cast<std::int64_t>(d.layers.size()))
     return "the MTP layer (sanitize drops model.layers.j for j >= num_hidden_layers)";

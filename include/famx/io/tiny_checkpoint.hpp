@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "famx/io/builtin_models.hpp"
 #include "famx/io/config.hpp"
 #include "famx/io/mlx_surface.hpp"
 #include "famx/io/safetensors_writer.hpp"
@@ -25,14 +26,9 @@
 
 namespace famx::io {
 
-// One tiny model: the name `famx make-tiny` takes and its config.json (no quantization key).
-struct tiny_model {
-  std::string_view name;
-  std::string_view config_json;
-};
-
-// A tiny config for every family (and kimi_k2, which is a deepseek_v3 by model_type).
-inline constexpr std::array<tiny_model, 9> tiny_models = {{
+// A tiny config for every family (and kimi_k2, which is a deepseek_v3 by model_type), keyed by the
+// name `famx make-tiny` takes; no quantization key (make_tiny_checkpoint adds it).
+inline constexpr std::array<builtin_model, 9> tiny_models = {{
     {"llama", R"({"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":256,
       "num_hidden_layers":2,"intermediate_size":512,"num_attention_heads":8,"num_key_value_heads":4,
       "head_dim":32,"rms_norm_eps":1e-05,"vocab_size":512,"max_position_embeddings":2048,
@@ -97,9 +93,9 @@ inline constexpr std::array<tiny_model, 9> tiny_models = {{
 }};
 
 // The tiny model called `name`, or nullptr.
-constexpr const tiny_model* find_tiny(std::string_view name) noexcept {
+constexpr const builtin_model* find_tiny(std::string_view name) noexcept {
   for (const auto& t : tiny_models)
-    if (t.name == name) return &t;
+    if (t.key == name) return &t;
   return nullptr;
 }
 
@@ -188,10 +184,10 @@ inline std::uint64_t shard_limit(const std::vector<std::uint64_t>& sizes, int n)
 inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::string_view name,
                                                                        const std::filesystem::path& dir,
                                                                        const tiny_options& opt = {}) {
-  const tiny_model* tm = find_tiny(name);
+  const builtin_model* tm = find_tiny(name);
   if (tm == nullptr) {
     std::string names;
-    for (const auto& t : tiny_models) names += (names.empty() ? "" : ", ") + std::string(t.name);
+    for (const auto& t : tiny_models) names += (names.empty() ? "" : ", ") + std::string(t.key);
     return error(errc::unknown_family, "family", "\"" + std::string(name) + "\"", "one of " + names);
   }
   if (opt.shards < 1) return error(errc::invalid_value, "shards", std::to_string(opt.shards), "at least 1");

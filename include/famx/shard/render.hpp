@@ -7,7 +7,6 @@
 #include <set>
 #include <string>
 
-#include "famx/io/sanitize.hpp"
 #include "famx/shard/plan.hpp"
 
 namespace famx::shard {
@@ -60,7 +59,7 @@ inline std::string render_text(const shard_plan& p, bool full = false) {
     for (std::size_t i = 0; i < p.layer_kinds.size(); ++i)
       if (kinds.insert(p.layer_kinds[i]).second) first_of_kind.insert(static_cast<std::int64_t>(i));
     for (const tensor_plan& t : r.tensors) {
-      const auto layer = io::detail::layer_index(t.name, "");
+      const auto layer = io::layer_of(t.name, "");
       if (full || !layer || first_of_kind.contains(*layer)) s += detail::tensor_line(t);
     }
     s += "collectives of rank " + std::to_string(r.rank) + " (in execution order):\n";
