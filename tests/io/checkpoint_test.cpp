@@ -262,6 +262,22 @@ TEST_CASE("a wrong bit width in a per-layer override is a shape error naming the
                        "expected [8, 32] for 4-bit group 64 from the override quantization.model.layers.1.mlp.gate");
 }
 
+TEST_CASE("an override of false makes the module float: its stored triplet is a quantization error") {
+  tiny t("llama");
+  std::string cfg = famx::test::read_bytes(t.dir / "config.json");
+  const std::string from = "\"mode\":\"affine\"";
+  for (std::size_t at = 0; (at = cfg.find(from, at)) != std::string::npos; at += from.size())
+    cfg.insert(at + from.size(), ",\"model.layers.0.self_attn.q_proj\":false");
+  famx::test::write_bytes(t.dir / "config.json", cfg);
+  const auto rep = famx::io::verify_checkpoint(t.dir.path());
+  const auto e = errors_of(rep);
+  REQUIRE(e.size() == 3);
+  CHECK(e[0].text() == "error quantization model.layers.0.self_attn.q_proj.weight: found u32 [256, 32], expected a float tensor: "
+                       "the module is not quantized (quantization.model.layers.0.self_attn.q_proj is false)");
+  CHECK(e[1].kind == "unexpected");
+  CHECK(e[2].kind == "unexpected");
+}
+
 TEST_CASE("names mlx-lm's sanitize drops are notes, not errors") {
   tiny t("deepseek_v3");
   famx::test::temp_dir out;

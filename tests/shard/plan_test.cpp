@@ -119,6 +119,28 @@ TEST_CASE("collectives come in execution order: one all_sum per attention and pe
   CHECK(ops(pp.ranks[1]) == std::vector<std::string>{"recv model.layers.0"});
 }
 
+TEST_CASE("expert parallelism is legal where tensor parallelism would cut the experts' quantization groups") {
+  famx::test::temp_dir dir;
+  REQUIRE(famx::io::make_tiny_checkpoint("deepseek_v3", dir.path()).has_value());
+  const auto m = famx::io::load_model_config(dir.path()).value();
+  // moe_intermediate_size 256 over 8 ranks is 32 columns of a 64-group: no tensor parallelism...
+  auto tp = famx::shard::plan(m, devices(8, 1.0), with(strategy::tensor));
+  REQUIRE_FALSE(tp.has_value());
+  CHECK(tp.err().path() == "model.layers.1.mlp.switch_mlp.down_proj");
+  // ...but experts move whole (one per rank) and the replicated shared expert is not split.
+  auto ep = famx::shard::plan(m, devices(8, 1.0), with(strategy::expert));
+  REQUIRE_MESSAGE(ep.has_value(), (ep ? "" : ep.err().message()));
+  CHECK(ep->ranks[5].experts == std::vector<std::int64_t>{5});
+  // A tensor-parallel shared expert is split again, and its 32-column down_proj slices are refused.
+  auto o = with(strategy::expert);
+  o.shared_experts_tensor_parallel = true;
+  auto shared = famx::shard::plan(m, devices(8, 1.0), o);
+  REQUIRE_FALSE(shared.has_value());
+  CHECK(shared.err().path() == "model.layers.1.mlp.shared_experts.down_proj");
+  const auto automatic = famx::shard::plan(m, devices(8, 1.0), with(strategy::automatic)).value();
+  CHECK(automatic.kind == strategy::expert);
+}
+
 TEST_CASE("pipeline stages own the embeddings and the head; a tied head is held by the last stage too") {
   for (std::string_view family : {"llama", "qwen3"}) {
     CAPTURE(family);
@@ -193,6 +215,7 @@ TEST_CASE("model cards' placement restrictions apply (Exo)") {
   REQUIRE_FALSE(t.has_value());
   CHECK(t.err().found() == "Requested Tensor sharding but this model does not support tensor parallelism: mlx-community/Qwen3-0.6B-4bit");
   qo.kind = strategy::automatic;
+  CHECK(famx::shard::plan(*q, devices(1, 24), qo).has_value());  // one device is no tensor split
   auto qa = famx::shard::plan(*q, devices(2, 24), qo).value();
   CHECK(qa.kind == strategy::pipeline);
   CHECK(qa.notes.front().find("does not support tensor parallelism") != std::string::npos);

@@ -117,7 +117,9 @@ inline void check_tensor(const surface::tensor_entry& t, const loaded_model& m, 
       const bool packed = e->type == dtype::u32;
       add(packed ? "quantization" : "dtype", s.name,
           std::string(to_string(e->type)) + " " + to_string(e->dims),
-          packed ? "a float tensor: the module is not quantized (no " + t.module + ".scales and no override)"
+          packed ? "a float tensor: the module is not quantized (" +
+                       (m.quantization && m.quantization->find(t.module) ? "quantization." + t.module + " is false"
+                                                                         : "no " + t.module + ".scales and no override") + ")"
                  : "a float dtype (f32, f16 or bf16)" + where);
       continue;
     } else if ((s.role == stored_role::scales || s.role == stored_role::biases) && !is_float(e->type)) {

@@ -193,7 +193,8 @@ inline result<shard_plan> plan_tensor(const io::loaded_model& m, std::span<const
                                       bool expert) {
   const auto& d = m.description;
   const int n = static_cast<int>(devices.size());
-  if (auto r = check_tensor_parallel(d, m.quantization, n, o.kv_replication, m.file); !r) return r.err();
+  const expert_scope whole{expert, expert && !o.shared_experts_tensor_parallel};
+  if (auto r = check_tensor_parallel(d, m.quantization, n, o.kv_replication, m.file, whole); !r) return r.err();
   if (expert && d.experts == 0)
     return error(errc::unsupported, "strategy", "expert parallelism for " + d.family + ", a dense model",
                  "a model with routed experts", m.file);
@@ -315,7 +316,9 @@ inline result<shard_plan> plan(const io::loaded_model& m, std::span<const device
   };
   if (o.kind != strategy::automatic) return finish(run(o.kind), {});
   std::vector<std::string> notes;
-  if (devices.size() == 1) return finish(run(strategy::tensor), {"automatic: one device holds the whole model"});
+  // One device: no split, so no card restriction applies (Exo runs it as a one-node pipeline).
+  if (devices.size() == 1)
+    return finish(detail::plan_tensor(m, devices, o, false), {"automatic: one device holds the whole model"});
   std::vector<strategy> order{strategy::tensor};
   if (m.description.experts > 0) order.push_back(strategy::expert);
   order.push_back(strategy::pipeline);

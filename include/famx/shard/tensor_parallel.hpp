@@ -182,18 +182,32 @@ inline shape local_shape(const surface::tensor_entry& t, const std::vector<block
   return s;
 }
 
+// Which tensors expert parallelism keeps whole on a rank (split by experts, or replicated).
+struct expert_scope {
+  bool routed = false;  // routed experts are distributed whole (expert parallelism)
+  bool shared = false;  // shared experts are replicated
+  // Whether tensor t is outside tensor parallelism's split.
+  bool whole(const surface::tensor_entry& t) const {
+    return (routed && t.routed_experts > 0) || (shared && t.name.find(".shared_expert") != std::string::npos);
+  }
+};
+
 // Checks that tensor parallelism of degree n is legal for model d stored under quantization q:
 // n divides every value the family's strategy splits (heads, KV heads unless kv_replication
 // covers them, linear-attention heads, intermediate sizes), every split extent of every tensor,
-// and every row-parallel split of a quantized tensor keeps whole quantization groups. The error
-// names the config key or the module, the value and the degree.
+// and every row-parallel split of a quantized tensor keeps whole quantization groups. Tensors in
+// `whole` (expert parallelism) are not split, so they are not checked. The error names the config
+// key or the module, the value and the degree.
 inline result<void> check_tensor_parallel(const families::model_description& d,
                                           const std::optional<io::quantization_config>& q, int n,
-                                          bool kv_replication = false, std::string_view file = {}) {
+                                          bool kv_replication = false, std::string_view file = {},
+                                          expert_scope whole = {}) {
   if (n < 1) return error(errc::invalid_value, "tp", std::to_string(n), "a degree >= 1");
   const std::string deg = std::to_string(n);
   for (const auto& [key, value] : d.tp_divisors) {
     if (value % n == 0) continue;
+    // Expert sizes: checked per tensor below, for the expert tensors that are still split.
+    if (whole.routed && key.find("intermediate_size") != std::string::npos && key != "intermediate_size") continue;
     if (key == "num_key_value_heads" && kv_replication && value < n && n % value == 0) continue;
     std::string expected = "a value divisible by the tensor-parallel degree " + deg;
     if (key == "num_key_value_heads")
@@ -205,7 +219,7 @@ inline result<void> check_tensor_parallel(const families::model_description& d,
   for (const surface::tensor_entry& t : io::mlx_tensors(d)) {
     const tp_rule r = rule_of(t);
     const int a = split_axis(t, r);
-    if (a < 0 || r == tp_rule::conv_gather) continue;  // conv sections follow the head counts checked above
+    if (a < 0 || r == tp_rule::conv_gather || whole.whole(t)) continue;  // conv sections follow the head counts checked above
     const std::int64_t extent = t.dims[static_cast<std::size_t>(a)];
     const auto [parent, leaf] = detail::parent_and_leaf(t.module);
     const bool kv_rep = kv_replication && parent == "self_attn" && (leaf == "k_proj" || leaf == "v_proj") &&
