@@ -21,6 +21,11 @@ int make_tiny(args a);
 // famx verify <dir> [--format text|json] [--all]: checks a checkpoint against its family surface;
 // exit code 1 when it fails.
 int verify(args a);
+// famx run <dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]: greedy decoding with the
+// reference forward; prints the next tokens and a logits checksum.
+int run(args a);
+// The demo's part of famx run: a tiny checkpoint of every family, written to a temp dir and run.
+int run_tiny_models();
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

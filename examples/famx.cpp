@@ -23,6 +23,9 @@ constexpr command commands[] = {
     {"verify", "famx verify <checkpoint-dir> [--format text|json] [--all]",
      "check config.json and the safetensors files against the family surface (exit 1 on failure)",
      famx_cli::verify},
+    {"run", "famx run <checkpoint-dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]",
+     "greedy decoding with the fp32 reference forward (quantized kernels unless --dequantize); next tokens and logits checksum",
+     famx_cli::run},
     {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
      famx_cli::quant_demo},
 };

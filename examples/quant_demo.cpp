@@ -51,7 +51,9 @@ int demo(args a) {
   std::puts("== famx demo ==\n");
   if (const int rc = quant_demo(a); rc != 0) return rc;
   std::puts("\n== famx advise (embedded default model) ==");
-  return advise({});
+  if (const int rc = advise({}); rc != 0) return rc;
+  std::puts("\n== famx run (tiny model of every family, prompt 1,2,3, 8 greedy tokens) ==");
+  return run_tiny_models();
 }
 
 }  // namespace famx_cli
