@@ -93,9 +93,9 @@ void bm_layer(benchmark::State& st) {
   const famx_bench::bytes part(buf.data(), buf.size());
   const double gbps = famx_bench::stream_read_gbps(std::span(&part, 1), {});
   bm_decode(st, m);
-  const double per_token = 1.0 / st.counters["tokens/s"];
-  st.counters["layer_GB/s"] = bytes / 1e9 / per_token;
+  st.counters["layer_GB/s"] = benchmark::Counter(bytes / 1e9 * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
   st.counters["roofline_GB/s"] = gbps;
+  st.counters["roofline_ms"] = bytes / gbps / 1e6;
 }
 
 void register_all() {
