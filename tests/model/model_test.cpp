@@ -1,6 +1,6 @@
 // The reference forward: hand-computed RMSNorm, RoPE variants and one attention head (numbers
 // worked out here from the published formulas, not by the code under test), then per family on
-// its tiny checkpoint: prefill + decode equals full recompute, MLA absorbed equals naive, the
+// its tiny checkpoint: prefill + decode equals full recompute bit for bit, MLA absorbed equals naive, the
 // quantized-kernel path equals the dequantized path within kQuantTol, greedy tokens stable
 // across runs and SIMD targets.
 #include <famx/kernels.hpp>
@@ -27,11 +27,11 @@ namespace {
 namespace fm = famx::model;
 
 // Quantized kernels vs dequantized fp32, on every tiny model: max |logit difference| relative to
-// max |logit| (observed worst case below 1e-5; kernels and fp64-accumulated dense products differ
-// only by fp32 rounding).
-constexpr double kQuantTol = 1e-4;
-// MLA absorbed vs naive: the same sums in another order.
-constexpr double kMlaTol = 1e-5;
+// max |logit| (observed worst case 2.1e-6, deepseek_v3; the kernels' fp32 group sums against
+// fp64-accumulated products of the same dequantized values).
+constexpr double kQuantTol = 1e-5;
+// MLA absorbed vs naive, relative as above: the same sums in another order (observed <= 5.2e-7).
+constexpr double kMlaTol = 2e-6;
 
 // The tiny checkpoint of `name`, written once per test run.
 std::filesystem::path tiny(const std::string& name) {
@@ -190,7 +190,7 @@ TEST_CASE("prefill + decode equals full recompute, every family") {
       REQUIRE(stepped.size() == kSeq.size() * V);
       const double d = rel_diff(stepped, full);
       CAPTURE(d);
-      CHECK(d <= 1e-6);
+      CHECK(d == 0);  // every token's computation is independent of how the sequence is chunked
       // A fresh cache after a decode is different: positions matter.
       auto c2 = m.new_cache();
       const auto shifted = m.forward(std::span(kSeq).subspan(5, 1), c2);
