@@ -21,8 +21,18 @@ namespace {
 
 namespace fm = famx::model;
 
+// A directory of this process's (the checkpoints it writes), removed at exit.
+struct scratch_dir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() / ("famx_bench_model_" + std::to_string(::getpid()));
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::filesystem::path scratch(const std::string& name) {
-  return std::filesystem::temp_directory_path() / ("famx_bench_model_" + std::to_string(::getpid())) / name;
+  static const scratch_dir root;
+  return root.path / name;
 }
 
 // The model in `dir`, loaded once per process.
