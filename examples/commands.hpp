@@ -25,8 +25,13 @@ int verify(args a);
 int checkpoint_demo();
 // famx plan <model> --devices 64G,64G [--strategy auto|tensor|pipeline|expert] [...]: a shard plan.
 int plan(args a);
-// The demo's plan part: a tiny model planned over 2 devices, with each strategy.
+// The demo's plan part: three models planned automatically over the devices given.
 int plan_demo();
+// famx run <dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]: greedy decoding with the
+// reference forward; prints the next tokens and a logits checksum.
+int run(args a);
+// The demo's part of famx run: a tiny checkpoint of every family, written to a temp dir and run.
+int run_tiny_models();
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
 int quant_demo(args a);
 

@@ -28,6 +28,9 @@ constexpr command commands[] = {
              "[--shared-experts replicate|tensor] [--weighting equal|bytes] [--json] [--full]",
      "how the model splits over the devices: per rank tensor slices, heads, experts, collectives, memory",
      famx_cli::plan},
+    {"run", "famx run <checkpoint-dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]",
+     "greedy decoding with the fp32 reference forward (quantized kernels unless --dequantize); next tokens and logits checksum",
+     famx_cli::run},
     {"quant-demo", "famx quant-demo", "MLX 4-bit round trip and a qmv checked against fp64",
      famx_cli::quant_demo},
 };

@@ -55,7 +55,9 @@ int demo(args a) {
   std::puts("\n== famx make-tiny + famx verify (a tiny MLX checkpoint of every family, 2 shards each) ==");
   if (const int rc = checkpoint_demo(); rc != 0) return rc;
   std::puts("\n== famx plan (automatic strategy over the devices given) ==");
-  return plan_demo();
+  if (const int rc = plan_demo(); rc != 0) return rc;
+  std::puts("\n== famx run (tiny model of every family, prompt 1,2,3, 8 greedy tokens) ==");
+  return run_tiny_models();
 }
 
 }  // namespace famx_cli

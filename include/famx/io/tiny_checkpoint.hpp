@@ -178,18 +178,12 @@ inline std::uint64_t shard_limit(const std::vector<std::uint64_t>& sizes, int n)
 
 }  // namespace detail
 
-// Writes the tiny checkpoint of `name` (a tiny_models entry) into directory `dir` (created if
-// needed): config.json and model.safetensors, or model-0000k-of-0000n.safetensors + index.
-// Returns the files written.
-inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::string_view name,
-                                                                       const std::filesystem::path& dir,
-                                                                       const tiny_options& opt = {}) {
-  const builtin_model* tm = find_tiny(name);
-  if (tm == nullptr) {
-    std::string names;
-    for (const auto& t : tiny_models) names += (names.empty() ? "" : ", ") + std::string(t.key);
-    return error(errc::unknown_family, "family", "\"" + std::string(name) + "\"", "one of " + names);
-  }
+// Writes a checkpoint of the model `config_json` describes (a config.json without quantization
+// key) into `dir`, with the tiny checkpoints' deterministic values: config.json and
+// model.safetensors, or model-0000k-of-0000n.safetensors + index. Returns the files written.
+inline result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view config_json,
+                                                                  const std::filesystem::path& dir,
+                                                                  const tiny_options& opt = {}) {
   if (opt.shards < 1) return error(errc::invalid_value, "shards", std::to_string(opt.shards), "at least 1");
   std::optional<quant::affine_format> fmt;
   if (opt.bits != 0) {
@@ -200,10 +194,10 @@ inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::stri
   std::filesystem::create_directories(dir, ec);
   if (ec) return error(errc::io, "", "a directory that cannot be created (" + ec.message() + ")", "a writable directory", dir.string());
 
-  auto parsed = parse_model_config(tm->config_json, "tiny " + std::string(name));
+  auto parsed = parse_model_config(config_json, "config_json");
   if (!parsed) return parsed.err();
   const families::model_description& d = parsed->description;
-  std::string json(tm->config_json);
+  std::string json(config_json);
   std::optional<quantization_config> q;
   if (fmt) {
     const std::string qj = detail::quantization_json(d, *fmt);
@@ -243,6 +237,20 @@ inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::stri
   if (!files) return files.err();
   files->insert(files->begin(), dir / "config.json");
   return files;
+}
+
+// Writes the tiny checkpoint of `name` (a tiny_models entry) into directory `dir` (created if
+// needed); see make_checkpoint. Returns the files written.
+inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::string_view name,
+                                                                       const std::filesystem::path& dir,
+                                                                       const tiny_options& opt = {}) {
+  const builtin_model* tm = find_tiny(name);
+  if (tm == nullptr) {
+    std::string names;
+    for (const auto& t : tiny_models) names += (names.empty() ? "" : ", ") + std::string(t.key);
+    return error(errc::unknown_family, "family", "\"" + std::string(name) + "\"", "one of " + names);
+  }
+  return make_checkpoint(tm->config_json, dir, opt);
 }
 
 }  // namespace famx::io

@@ -1,0 +1,295 @@
+// The reference forward: hand-computed RMSNorm, RoPE variants and one attention head (numbers
+// worked out here from the published formulas, not by the code under test), then per family on
+// its tiny checkpoint: prefill + decode equals full recompute bit for bit, MLA absorbed equals naive, the
+// quantized-kernel path equals the dequantized path within kQuantTol, greedy tokens stable
+// across runs and SIMD targets.
+#include <famx/kernels.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <famx/famx.hpp>
+#include <famx/io/tiny_checkpoint.hpp>
+#include <famx/model/model.hpp>
+
+namespace {
+
+namespace fm = famx::model;
+
+// Quantized kernels vs dequantized fp32, on every tiny model: max |logit difference| relative to
+// max |logit| (observed worst case 2.1e-6, deepseek_v3; the kernels' fp32 group sums against
+// fp64-accumulated products of the same dequantized values).
+constexpr double kQuantTol = 1e-5;
+// MLA absorbed vs naive, relative as above: the same sums in another order (observed <= 5.2e-7).
+constexpr double kMlaTol = 2e-6;
+
+// A directory of this process's, removed at exit.
+struct scratch_dir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() / ("famx_model_test_" + std::to_string(::getpid()));
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The tiny checkpoint of `name`, written once per test run.
+std::filesystem::path tiny(const std::string& name) {
+  static const scratch_dir root;
+  static std::map<std::string, std::filesystem::path> made;
+  if (auto it = made.find(name); it != made.end()) return it->second;
+  const auto dir = root.path / name;
+  famx::io::make_tiny_checkpoint(name, dir).value();
+  return made[name] = dir;
+}
+
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0, m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
+    m = std::max(m, std::abs(static_cast<double>(b[i])));
+  }
+  return d / m;
+}
+
+std::vector<std::int32_t> greedy(const std::vector<float>& logits, std::size_t vocab) {
+  std::vector<std::int32_t> out;
+  for (std::size_t t = 0; t * vocab < logits.size(); ++t) {
+    std::size_t best = 0;
+    for (std::size_t v = 1; v < vocab; ++v)
+      if (logits[t * vocab + v] > logits[t * vocab + best]) best = v;
+    out.push_back(static_cast<std::int32_t>(best));
+  }
+  return out;
+}
+
+const std::vector<std::int32_t> kSeq = {1, 7, 42, 100, 3, 511, 250, 9, 77, 12, 300, 5};  // 12 > index_topk 8
+
+}  // namespace
+
+TEST_CASE("rms_norm matches x / sqrt(mean(x^2) + eps) * w") {
+  std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<float> w = {1, 0.5f, 2, -1};
+  fm::rms_norm(x, w, 1e-5f);
+  const double r = 1 / std::sqrt((1 + 4 + 9 + 16) / 4.0 + 1e-5);  // 0.365148...
+  CHECK(x[0] == doctest::Approx(1 * r * 1).epsilon(1e-6));
+  CHECK(x[1] == doctest::Approx(2 * r * 0.5).epsilon(1e-6));
+  CHECK(x[2] == doctest::Approx(3 * r * 2).epsilon(1e-6));
+  CHECK(x[3] == doctest::Approx(-4 * r).epsilon(1e-6));
+}
+
+TEST_CASE("rope default: rotate_half and traditional pairings, partial rotary") {
+  // dims 4, base 10000: inv_freq = {1, 0.01}; position 3.
+  const auto r = fm::make_rope(4, 10000, false, std::nullopt).value();
+  CHECK(r.inv_freq[0] == doctest::Approx(1.0));
+  CHECK(r.inv_freq[1] == doctest::Approx(0.01).epsilon(1e-6));
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};  // 6 features, only the first 4 rotate
+  r.apply(x, 3);
+  const double c0 = std::cos(3.0), s0 = std::sin(3.0), c1 = std::cos(0.03), s1 = std::sin(0.03);
+  CHECK(x[0] == doctest::Approx(1 * c0 - 3 * s0).epsilon(1e-5));
+  CHECK(x[2] == doctest::Approx(1 * s0 + 3 * c0).epsilon(1e-5));
+  CHECK(x[1] == doctest::Approx(2 * c1 - 4 * s1).epsilon(1e-5));
+  CHECK(x[3] == doctest::Approx(2 * s1 + 4 * c1).epsilon(1e-5));
+  CHECK(x[4] == 5);
+  CHECK(x[5] == 6);
+  const auto t = fm::make_rope(4, 10000, true, std::nullopt).value();
+  std::vector<float> y = {1, 2, 3, 4};
+  t.apply(y, 3);
+  CHECK(y[0] == doctest::Approx(1 * c0 - 2 * s0).epsilon(1e-5));
+  CHECK(y[1] == doctest::Approx(1 * s0 + 2 * c0).epsilon(1e-5));
+  CHECK(y[2] == doctest::Approx(3 * c1 - 4 * s1).epsilon(1e-5));
+  CHECK(y[3] == doctest::Approx(3 * s1 + 4 * c1).epsilon(1e-5));
+}
+
+TEST_CASE("rope llama3: low band scaled by factor, medium band interpolated, high band kept") {
+  // dims 8, base 1e4: periods 1, 10, 100, 1000; wavelengths 2*pi*period. old 1024, low 1, high 4:
+  // wavelength > 1024 -> period * 8; 256 < wavelength < 1024 -> period / ((1 - s)/8 + s).
+  famx::families::rope_scaling sc;
+  sc.rope_type = "llama3";
+  sc.factor = 8, sc.low_freq_factor = 1, sc.high_freq_factor = 4, sc.original_max_position_embeddings = 1024;
+  const auto r = fm::make_rope(8, 10000, false, sc).value();
+  CHECK(r.inv_freq[0] == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(r.inv_freq[1] == doctest::Approx(0.1).epsilon(1e-6));
+  const double s = (1024 / (2 * std::numbers::pi * 100) - 1) / 3;  // 0.2099...
+  CHECK(r.inv_freq[2] == doctest::Approx(((1 - s) / 8 + s) / 100).epsilon(1e-5));
+  CHECK(r.inv_freq[3] == doctest::Approx(1.0 / 8000).epsilon(1e-6));
+}
+
+TEST_CASE("rope yarn: DeepSeek-V3's ramp (low 10, high 23) and Ministral 3's mscale") {
+  famx::families::rope_scaling sc;
+  sc.type = "yarn";
+  sc.factor = 40, sc.original_max_position_embeddings = 4096, sc.beta_fast = 32, sc.beta_slow = 1;
+  sc.mscale = 1, sc.mscale_all_dim = 1;
+  const auto r = fm::make_rope(64, 10000, true, sc).value();
+  auto extra = [](int i) { return std::pow(10000.0, -2.0 * i / 64); };
+  for (int i : {0, 5, 10}) CHECK(r.inv_freq[static_cast<std::size_t>(i)] == doctest::Approx(extra(i)).epsilon(1e-5));
+  for (int i : {23, 31}) CHECK(r.inv_freq[static_cast<std::size_t>(i)] == doctest::Approx(extra(i) / 40).epsilon(1e-5));
+  const double ramp = (16 - 10) / 13.0;
+  CHECK(r.inv_freq[16] == doctest::Approx(extra(16) / 40 * ramp + extra(16) * (1 - ramp)).epsilon(1e-5));
+  CHECK(r.mscale == 1.0f);  // mscale == mscale_all_dim
+  famx::families::rope_scaling m;
+  m.rope_type = "yarn", m.factor = 16, m.original_max_position_embeddings = 16384, m.beta_fast = 32, m.beta_slow = 1;
+  const auto mr = fm::make_rope(128, 1e6, false, m).value();
+  CHECK(mr.mscale == doctest::Approx(0.1 * std::log(16.0) + 1).epsilon(1e-6));  // 1.27726, mscale_all_dim 0
+  famx::families::rope_scaling bad;
+  bad.type = "longrope";
+  CHECK_FALSE(fm::make_rope(8, 10000, false, bad));
+}
+
+TEST_CASE("one attention head: softmax(scale q.k) v by hand") {
+  // q = [1, 2]; keys [1, 0], [0, 1], [1, 1]; values [1, 10], [2, 20], [3, 30]; scale 0.5.
+  const std::vector<float> q = {1, 2}, k = {1, 0, 0, 1, 1, 1}, v = {1, 10, 2, 20, 3, 30};
+  std::vector<float> o(2);
+  fm::attend(q, k, v, 3, 2, 0, 2, 0, 2, 0.5f, o);
+  const double e0 = std::exp(0.5), e1 = std::exp(1.0), e2 = std::exp(1.5), z = e0 + e1 + e2;
+  CHECK(o[0] == doctest::Approx((1 * e0 + 2 * e1 + 3 * e2) / z).epsilon(1e-6));
+  CHECK(o[1] == doctest::Approx((10 * e0 + 20 * e1 + 30 * e2) / z).epsilon(1e-6));
+  // Causal: with n = 1 the head sees only key 0.
+  fm::attend(q, k, v, 1, 2, 0, 2, 0, 2, 0.5f, o);
+  CHECK(o[0] == 1.0f);
+  CHECK(o[1] == 10.0f);
+}
+
+TEST_CASE("specs of the tiny models: MLA scale with mscale_all_dim, partial rotary, kinds") {
+  const auto ds = fm::reference_model::load(tiny("deepseek_v3")).value();
+  // qd = 64 + 32; yarn factor 40, mscale_all_dim 1: (0.1 ln 40 + 1)^2 = 1.87385^2.
+  CHECK(ds.spec().scale == doctest::Approx(std::pow(0.1 * std::log(40.0) + 1, 2) / std::sqrt(96.0)).epsilon(1e-6));
+  CHECK(ds.spec().rope.traditional);
+  CHECK(ds.spec().layers[0].mlp == fm::mlp_kind::dense);
+  CHECK(ds.spec().layers[1].mlp == fm::mlp_kind::moe);
+  const auto qn = fm::reference_model::load(tiny("qwen3_next")).value();
+  CHECK(qn.spec().rope.dims == 16);  // head_dim 64 * partial_rotary_factor 0.25
+  CHECK(qn.spec().layers[0].attention == fm::attention_kind::delta_net);
+  CHECK(qn.spec().layers[1].attention == fm::attention_kind::gated);
+  const auto glm = fm::reference_model::load(tiny("glm4_moe")).value();
+  CHECK(glm.spec().rope.dims == 16);  // 32 * 0.5
+  const auto mi = fm::reference_model::load(tiny("ministral3")).value();
+  CHECK(mi.spec().llama4_beta == doctest::Approx(0.1));
+  CHECK(mi.spec().llama4_orig == 128);
+  CHECK(fm::llama4_scale(mi.spec(), 300) == doctest::Approx(1 + 0.1 * std::log(3.0)).epsilon(1e-6));
+}
+
+TEST_CASE("prefill + decode equals full recompute, every family") {
+  for (const auto& t : famx::io::tiny_models) {
+    const std::string name(t.name);
+    CAPTURE(name);
+    for (auto path : {fm::weight_path::dequantized, fm::weight_path::quantized}) {
+      CAPTURE(static_cast<int>(path));
+      const auto m = fm::reference_model::load(tiny(name), path).value();
+      const std::size_t V = m.spec().vocab;
+      auto full_cache = m.new_cache();
+      const auto full = m.forward(kSeq, full_cache);
+      auto c = m.new_cache();
+      std::vector<float> stepped = m.forward(std::span(kSeq).first(5), c);
+      for (std::size_t i = 5; i < kSeq.size(); ++i) {
+        const auto l = m.forward(std::span(kSeq).subspan(i, 1), c);
+        stepped.insert(stepped.end(), l.begin(), l.end());
+      }
+      CHECK(c.offset == kSeq.size());
+      REQUIRE(stepped.size() == kSeq.size() * V);
+      const double d = rel_diff(stepped, full);
+      CAPTURE(d);
+      CHECK(d == 0);  // every token's computation is independent of how the sequence is chunked
+      // A fresh cache after a decode is different: positions matter.
+      auto c2 = m.new_cache();
+      const auto shifted = m.forward(std::span(kSeq).subspan(5, 1), c2);
+      CHECK(rel_diff(shifted, std::vector<float>(full.begin() + 5 * static_cast<std::ptrdiff_t>(V),
+                                                 full.begin() + 6 * static_cast<std::ptrdiff_t>(V))) > 1e-3);
+    }
+  }
+}
+
+TEST_CASE("MLA absorbed equals naive (deepseek_v3, kimi_k2, deepseek_v32 with the indexer active)") {
+  for (const char* name : {"deepseek_v3", "kimi_k2", "deepseek_v32"}) {
+    CAPTURE(name);
+    const auto m = fm::reference_model::load(tiny(name)).value();
+    auto a = m.new_cache(), n = m.new_cache();
+    const auto absorbed = m.forward(kSeq, a, {fm::mla_form::absorbed});
+    const auto naive = m.forward(kSeq, n, {fm::mla_form::naive});
+    const double d = rel_diff(absorbed, naive);
+    CAPTURE(d);
+    CHECK(d <= kMlaTol);
+  }
+}
+
+TEST_CASE("the V3.2 indexer keeps the index_topk best keys once more are visible") {
+  // One indexer head of dim 2, query [1, 0], weight 1: key j scores relu(j % 5).
+  fm::layer_cache c;
+  c.index_keys.resize(12 * 2);
+  for (std::size_t j = 0; j < 12; ++j) c.index_keys[j * 2] = static_cast<float>(j % 5), c.index_keys[j * 2 + 1] = -1.0f;
+  fm::model_spec s;
+  s.index_heads = 1, s.index_dim = 2, s.index_topk = 3;
+  const std::vector<float> q = {1, 0}, w = {1};
+  // scores relu(j % 5): 0 1 2 3 4 0 1 2 3 4 0 1 -> top 3: positions 4, 9 (4), then 3 (3, the lower of 3 and 8).
+  CHECK(fm::detail::indexer_select(s, c, q, w, 12) == std::vector<std::size_t>{3, 4, 9});
+  CHECK(fm::detail::indexer_select(s, c, q, w, 3) == std::vector<std::size_t>{0, 1, 2});
+}
+
+TEST_CASE("quantized kernels agree with dequantized fp32 within kQuantTol, every family") {
+  for (const auto& t : famx::io::tiny_models) {
+    const std::string name(t.name);
+    CAPTURE(name);
+    const auto dq = fm::reference_model::load(tiny(name), fm::weight_path::dequantized).value();
+    const auto qk = fm::reference_model::load(tiny(name), fm::weight_path::quantized).value();
+    auto a = dq.new_cache(), b = qk.new_cache();
+    const auto la = dq.forward(kSeq, a), lb = qk.forward(kSeq, b);
+    const double d = rel_diff(lb, la);
+    CAPTURE(d);
+    CHECK(d <= kQuantTol);
+    CHECK(greedy(la, dq.spec().vocab) == greedy(lb, qk.spec().vocab));
+  }
+}
+
+TEST_CASE("greedy tokens are stable across runs and SIMD targets") {
+  for (const auto& t : famx::io::tiny_models) {
+    const std::string name(t.name);
+    CAPTURE(name);
+    const auto m = fm::reference_model::load(tiny(name), fm::weight_path::quantized).value();
+    std::vector<std::int32_t> first;
+    for (std::int64_t target : famx::kernel_targets()) {
+      famx::force_target guard(target);
+      CAPTURE(std::string(famx::kernel_target()));
+      for (int run = 0; run < 2; ++run) {
+        auto c = m.new_cache();
+        auto l = m.forward(std::span(kSeq).first(4), c);
+        std::vector<std::int32_t> toks = {greedy(l, m.spec().vocab).back()};
+        for (int i = 0; i < 4; ++i) toks.push_back(greedy(m.forward(std::span(toks).last(1), c), m.spec().vocab).back());
+        if (first.empty()) first = toks;
+        CHECK(toks == first);
+      }
+    }
+  }
+}
+
+TEST_CASE("bad input: unknown token id, missing tensor, wrong shape give famx::error") {
+  const auto m = fm::reference_model::load(tiny("llama")).value();
+  auto c = m.new_cache();
+  const std::vector<std::int32_t> bad = {1, 512};
+  CHECK_THROWS_AS(m.forward(bad, c), famx::error);
+  const auto dir = tiny("llama").parent_path() / "llama_broken";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(tiny("llama") / "config.json", dir / "config.json", std::filesystem::copy_options::overwrite_existing);
+  std::string cfg;
+  {
+    std::ifstream in(dir / "config.json");
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // hidden_size 256 -> 128 makes every tensor the wrong shape.
+  cfg.replace(cfg.find("\"hidden_size\":256"), 17, "\"hidden_size\":128");
+  std::ofstream(dir / "config.json") << cfg;
+  std::filesystem::copy_file(tiny("llama") / "model.safetensors", dir / "model.safetensors", std::filesystem::copy_options::overwrite_existing);
+  const auto r = fm::reference_model::load(dir);
+  REQUIRE_FALSE(r);
+  CHECK(r.err().code() == famx::errc::shape_mismatch);
+  CHECK(r.err().path() == "model.embed_tokens.weight");
+}
