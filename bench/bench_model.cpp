@@ -110,7 +110,7 @@ void bm_layer(benchmark::State& st) {
 
 void register_all() {
   for (const auto& t : famx::io::tiny_models) {
-    const std::string name(t.name);
+    const std::string name(t.key);
     benchmark::RegisterBenchmark(("decode/tiny/" + name).c_str(), [=](benchmark::State& s) { bm_decode(s, tiny(name)); })
         ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("prefill/tiny/" + name + "/tokens:16").c_str(),

@@ -110,8 +110,8 @@ int run_tiny_models() {
   const auto root = std::filesystem::temp_directory_path() / ("famx_demo_" + std::to_string(::getpid()));
   int rc = 0;
   for (const auto& t : famx::io::tiny_models) {
-    const auto dir = root / t.name;
-    if (auto files = famx::io::make_tiny_checkpoint(t.name, dir); !files) {
+    const auto dir = root / t.key;
+    if (auto files = famx::io::make_tiny_checkpoint(t.key, dir); !files) {
       std::fprintf(stderr, "famx demo: %s\n", files.err().message().c_str());
       rc = 1;
       continue;

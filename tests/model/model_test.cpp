@@ -181,7 +181,7 @@ TEST_CASE("specs of the tiny models: MLA scale with mscale_all_dim, partial rota
 
 TEST_CASE("prefill + decode equals full recompute, every family") {
   for (const auto& t : famx::io::tiny_models) {
-    const std::string name(t.name);
+    const std::string name(t.key);
     CAPTURE(name);
     for (auto path : {fm::weight_path::dequantized, fm::weight_path::quantized}) {
       CAPTURE(static_cast<int>(path));
@@ -237,7 +237,7 @@ TEST_CASE("the V3.2 indexer keeps the index_topk best keys once more are visible
 
 TEST_CASE("quantized kernels agree with dequantized fp32 within kQuantTol, every family") {
   for (const auto& t : famx::io::tiny_models) {
-    const std::string name(t.name);
+    const std::string name(t.key);
     CAPTURE(name);
     const auto dq = fm::reference_model::load(tiny(name), fm::weight_path::dequantized).value();
     const auto qk = fm::reference_model::load(tiny(name), fm::weight_path::quantized).value();
@@ -252,7 +252,7 @@ TEST_CASE("quantized kernels agree with dequantized fp32 within kQuantTol, every
 
 TEST_CASE("greedy tokens are stable across runs and SIMD targets") {
   for (const auto& t : famx::io::tiny_models) {
-    const std::string name(t.name);
+    const std::string name(t.key);
     CAPTURE(name);
     const auto m = fm::reference_model::load(tiny(name), fm::weight_path::quantized).value();
     std::vector<std::int32_t> first;

@@ -48,8 +48,10 @@ result<typename families::family_traits<Family>::config> typed_config(const io::
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
   simdjson::ondemand::object root;
-  if (parser.iterate(text).get(doc) || doc.get_object().get(root))
-    return error(errc::syntax, "", "not a JSON object", "a config.json object", m.file);
+  if (auto ec = parser.iterate(text).get(doc))
+    return error(errc::syntax, "", std::string("JSON error: ") + simdjson::error_message(ec), "a config.json object", m.file);
+  if (auto ec = doc.get_object().get(root))
+    return error(errc::syntax, "", std::string("not a JSON object (") + simdjson::error_message(ec) + ")", "a config.json object", m.file);
   if (m.wrapper.empty()) return io::parse_config<Family>(root, m.file);
   simdjson::ondemand::object inner;
   if (root.find_field_unordered("text_config").get_object().get(inner))
