@@ -298,3 +298,31 @@ TEST_CASE("expert-parallel slices of stacked experts cover every expert exactly 
     CHECK(seen.size() == 2);  // gate/up (column-parallel under TP) and down (row-parallel), here split by experts
   }
 }
+
+TEST_CASE("placements and specs print stably; quantized slices report their byte runs in the file") {
+  using famx::shard::placement;
+  CHECK(famx::shard::to_string(placement::replicate()) == "R");
+  CHECK(famx::shard::to_string(placement::shard(-1)) == "S(-1)");
+  CHECK(famx::shard::to_string(placement::partial_sum()) == "P(sum)");
+  CHECK(famx::shard::to_string(famx::shard::partition_spec{"ep", "tp", ""}) == "[ep, tp, -]");
+  const opened o("llama", 4);
+  for (const auto& t : famx::io::mlx_tensors(o.model.description)) {
+    const auto f = famx::io::stored_format(t, o.model.quantization);
+    const auto blocks = famx::shard::tp_blocks(t, famx::shard::rule_of(t), 2, 1, o.model.description);
+    if (t.name == "model.layers.0.self_attn.o_proj.weight") {
+      // Row-parallel [256, 256] 4-bit g64, rank 1 of 2: input columns [128, 256) = packed words [16, 32) of 32
+      // and groups [2, 4) of 4, in every one of the 256 rows.
+      CHECK(famx::shard::to_string(famx::shard::tp_spec(t, famx::shard::rule_of(t), "tp")) == "[-, tp]");
+      const auto fs = famx::shard::file_slices(t, f, famx::dtype::bf16, blocks);
+      CHECK(fs[0].runs() == std::vector<famx::shard::byte_runs>{{16 * 4, 16 * 4, 256, 32 * 4}});
+      CHECK(fs[1].runs() == std::vector<famx::shard::byte_runs>{{2 * 2, 2 * 2, 256, 4 * 2}});
+      CHECK(fs[0].local_bytes() == 256 * 16 * 4);
+    }
+    if (t.name == "model.layers.0.self_attn.q_proj.weight") {
+      // Column-parallel: rows [128, 256), one contiguous run.
+      const auto fs = famx::shard::file_slices(t, f, famx::dtype::bf16, blocks);
+      CHECK(fs[0].runs() == std::vector<famx::shard::byte_runs>{{128 * 32 * 4, 128 * 32 * 4, 1, 0}});
+      CHECK(fs[2].runs() == std::vector<famx::shard::byte_runs>{{128 * 4 * 2, 128 * 4 * 2, 1, 0}});
+    }
+  }
+}

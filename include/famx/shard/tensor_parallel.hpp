@@ -125,12 +125,6 @@ inline int split_axis(const surface::tensor_entry& t, tp_rule r) {
   return -1;
 }
 
-// How the tensor is held over the tp axis: R, S(axis), written as a partition spec too.
-inline placement tp_placement(const surface::tensor_entry& t, tp_rule r) {
-  const int a = split_axis(t, r);
-  return a < 0 ? placement::replicate() : placement::shard(a);
-}
-
 // The partition spec of t under rule r on mesh axis `axis` ("tp" or "ep").
 inline partition_spec tp_spec(const surface::tensor_entry& t, tp_rule r, std::string_view axis) {
   partition_spec s(t.dims.rank());
