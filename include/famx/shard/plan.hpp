@@ -21,7 +21,6 @@
 // Card restrictions (Exo): a card with supports_tensor = false refuses tensor; Exo's ban of
 // pipeline for mlx-community/DeepSeek-V3.1-8bit applies to pipeline.
 
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>

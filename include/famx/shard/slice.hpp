@@ -55,19 +55,13 @@ inline std::vector<file_slice> file_slices(const surface::tensor_entry& t, const
   std::vector<file_slice> out;
   const int last = static_cast<int>(t.dims.rank()) - 1;
   for (const io::stored_entry& s : io::stored_entries(t, f)) {
-    file_slice fs{s.name, dtype::u32, s.dims, s.dims, blocks};
-    if (s.role == io::stored_role::floating) fs.type = float_type;
-    else if (s.role != io::stored_role::packed) fs.type = float_type;
+    file_slice fs{s.name, s.role == io::stored_role::packed ? dtype::u32 : float_type, s.dims, s.dims, blocks};
     for (block& b : fs.blocks) {
       if (!f || b.axis != last) continue;
       if (s.role == io::stored_role::packed) b = {b.axis, b.begin * f->bits / 32, b.length * f->bits / 32};
       else b = {b.axis, b.begin / f->group_size, b.length / f->group_size};
     }
-    if (!fs.blocks.empty()) {
-      std::int64_t n = 0;
-      for (const block& b : fs.blocks) n += b.length;
-      fs.local[static_cast<std::size_t>(fs.blocks.front().axis)] = n;
-    }
+    fs.local = blocks_shape(fs.global, fs.blocks);
     out.push_back(std::move(fs));
   }
   return out;

@@ -166,14 +166,18 @@ inline std::vector<block> tp_blocks(const surface::tensor_entry& t, tp_rule r, i
   return {{a, rank * (extent / n), extent / n}};
 }
 
-// The shape of the part of t described by `blocks` (all of t when empty).
-inline shape local_shape(const surface::tensor_entry& t, const std::vector<block>& blocks) {
-  shape s = t.dims;
-  if (blocks.empty()) return s;
+// The shape of the part of a tensor of shape `whole` that `blocks` describe (all of it when empty).
+inline shape blocks_shape(shape whole, const std::vector<block>& blocks) {
+  if (blocks.empty()) return whole;
   std::int64_t n = 0;
   for (const block& b : blocks) n += b.length;
-  s[static_cast<std::size_t>(blocks.front().axis)] = n;
-  return s;
+  whole[static_cast<std::size_t>(blocks.front().axis)] = n;
+  return whole;
+}
+
+// The shape of the part of t described by `blocks` (all of t when empty).
+inline shape local_shape(const surface::tensor_entry& t, const std::vector<block>& blocks) {
+  return blocks_shape(t.dims, blocks);
 }
 
 // Which tensors expert parallelism keeps whole on a rank (split by experts, or replicated).
