@@ -2,7 +2,8 @@
 //  - routers: tokens/s against the fp64 scalar reference router (x_scalar);
 //  - one decode token through a whole block: time against the roofline time to stream the selected
 //    experts' weight bytes (and the shared expert's and router's) once, measured by a plain read of
-//    those same bytes (of_roof = roofline time / block time); fused vs unfused experts;
+//    those same bytes (x_roof = block time / roofline time); fused vs unfused experts, with exact
+//    and with int8 activations;
 //  - prefill: tokens/s with sorted dispatch, and the speedup over unsorted dispatch (x_unsorted).
 #include <famx/moe/block.hpp>  // includes <famx/kernels.hpp> first
 
@@ -205,7 +206,10 @@ void register_all() {
                                  [=](benchmark::State& s) { bm_router(s, qwen3_next(), tokens); });
   }
   const std::pair<const char*, famx::moe::moe_options> variants[] = {
-      {"/fused", {}}, {"/unfused", {.fused = false}}, {"/fused_int8", {.int8_activations = true}}};
+      {"/fused", {}},
+      {"/unfused", {.fused = false}},
+      {"/fused_int8", {.int8_activations = true}},
+      {"/unfused_int8", {.fused = false, .int8_activations = true}}};
   for (const auto& [suffix, opt] : variants) {
     benchmark::RegisterBenchmark((std::string("decode/qwen3_30b_a3b") + suffix).c_str(),
                                  [=](benchmark::State& s) { bm_decode(s, qwen_block(), opt); })

@@ -195,6 +195,48 @@ TEST_CASE("qmm matches the reference for 1 to 9 tokens, f32 and bf16 activations
   }
 }
 
+TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the strided-view kernel bit for bit") {
+  // A group_range view keeps the parent's row stride, which the streaming kernel declines, so
+  // the same codes run through both kernels. Group counts 4..112 give blocks of 4, 8 and 16 rows;
+  // 7 and 45 groups do not fill whole vectors and take the general kernel on both sides.
+  std::mt19937 rng(23);
+  std::normal_distribution<float> nd;
+  for (int bits : {2, 4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (std::size_t groups : {4u, 6u, 7u, 12u, 14u, 45u, 112u}) {
+        for (std::size_t rows : {1u, 7u, 37u}) {
+          CAPTURE(bits);
+          CAPTURE(gs);
+          CAPTURE(groups);
+          CAPTURE(rows);
+          const std::size_t cols = groups * static_cast<std::size_t>(gs), wide = cols + static_cast<std::size_t>(gs);
+          std::vector<float> w(rows * wide);
+          for (auto& v : w) v = 0.05f * nd(rng);
+          const auto whole = make_weights(rows, wide, {bits, gs}, famx::dtype::bf16,
+                                          [&](std::size_t r, std::size_t j) { return w[r * wide + j]; });
+          const auto tight = make_weights(rows, cols, {bits, gs}, famx::dtype::bf16,
+                                          [&](std::size_t r, std::size_t j) { return w[r * wide + j]; });
+          const auto strided = whole.view().group_range(0, groups);
+          REQUIRE(strided.packed_stride != tight.view().packed_stride);
+          std::vector<float> x(cols), y_tight(rows), y_strided(rows);
+          for (auto& v : x) v = nd(rng);
+          for_each_target([&] {
+            std::fill(y_tight.begin(), y_tight.end(), NAN);
+            famx::quant::qmv(tight.view(), x, y_tight);
+            famx::quant::qmv(strided, x, y_strided);
+            CHECK(y_tight == y_strided);
+            if (bits != 4) return;
+            std::fill(y_tight.begin(), y_tight.end(), NAN);
+            famx::quant::qmv_int8(tight.view(), x, y_tight);
+            famx::quant::qmv_int8(strided, x, y_strided);
+            CHECK(y_tight == y_strided);
+          });
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("two threads give bit-identical results to one") {
   std::mt19937 rng(14);
   std::normal_distribution<float> nd;

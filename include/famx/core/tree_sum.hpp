@@ -11,7 +11,15 @@ namespace famx {
 namespace detail {
 // The tree over an odd count n (recursive halving, left half the larger).
 inline float odd_tree_sum(const float* p, std::size_t n) noexcept {
-  if (n == 1) return p[0];
+  switch (n) {  // the counts that the group counts of real models leave, written out
+    case 1: return p[0];
+    case 2: return p[0] + p[1];
+    case 3: return (p[0] + p[1]) + p[2];
+    case 4: return (p[0] + p[1]) + (p[2] + p[3]);
+    case 5: return ((p[0] + p[1]) + p[2]) + (p[3] + p[4]);
+    case 7: return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + p[6]);
+    default: break;
+  }
   const std::size_t h = (n + 1) / 2;
   return odd_tree_sum(p, h) + odd_tree_sum(p + h, n - h);
 }

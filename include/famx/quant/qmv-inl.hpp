@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include <hwy/aligned_allocator.h>
 #include <hwy/cache_control.h>
@@ -82,15 +83,18 @@ HWY_INLINE float ScaleToF32(ScaleT v) {
   }
 }
 
+// Copies of the group sums (and activation scales) a preparation lays out: one per row of a block.
+inline constexpr std::size_t kTileRows = 16;
+
 // Per-call state shared by all threads of one qmv call.
 struct QmvCall {
   const quant::qmatrix_view* w;
   const float* xp;  // x in the layout the phase-A kernel reads (see PrepPow2 / generic: plain x)
-  const float* sx;  // per-group sums of x, [groups], repeated 4 times
+  const float* sx;  // per-group sums of x, [groups], repeated kTileRows times
   std::size_t chunks;  // vectors of words per row (power-of-two bits path)
   float* y;
   const std::int8_t* xq = nullptr;  // int8 path: quantized x planes (see ChunkDotInt4)
-  const float* xa = nullptr;        // int8 path: per-group activation scales, repeated 4 times
+  const float* xa = nullptr;        // int8 path: per-group activation scales, repeated kTileRows times
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -285,9 +289,19 @@ HWY_INLINE void GroupPartials(DF df, const ScaleT* HWY_RESTRICT s, const ScaleT*
   for (; g < G; ++g) GroupPartialsN(d1, s + g, b + g, d + g, xa == nullptr ? nullptr : xa + g, sx + g, p + g);
 }
 
+// odd_tree_sum over the blocks p[(k+l)*b .. (k+l+1)*b) in lane l, for the N blocks from k = 0:
+// the same tree, one vector of gathered terms per position.
+template <class DF>
+hn::Vec<DF> OddTreeSumN(DF df, const float* HWY_RESTRICT p, hn::Vec<hn::RebindToSigned<DF>> idx, std::size_t n) {
+  if (n == 1) return hn::GatherIndex(df, p, idx);
+  const std::size_t h = (n + 1) / 2;
+  return hn::Add(OddTreeSumN(df, p, idx, h), OddTreeSumN(df, p + h, idx, n - h));
+}
+
 // y[i] = tree_sum(p + i*G, G) for 4 consecutive rows of partials p [4][G] (overwritten). The odd
-// blocks of G = 2^a * b are summed in scalar code, then the 2^a block sums of all 4 rows are
-// paired level by level in vectors; adjacent pairing of the flat array is the halving tree.
+// blocks of G = 2^a * b are summed first (N blocks at a time in vectors), then the 2^a block sums
+// of all 4 rows are paired level by level in vectors; adjacent pairing of the flat array is the
+// halving tree.
 template <class DF>
 HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY_RESTRICT y) {
 #if HWY_TARGET == HWY_SCALAR
@@ -297,9 +311,14 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
   std::size_t b = G, levels = 0;
   while (b % 2 == 0) b /= 2, ++levels;
   const std::size_t m = G / b;
-  if (b > 1)  // compact in place: each write lands at or before the block it reads
-    for (std::size_t k = 0; k < 4 * m; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
   const std::size_t N = hn::Lanes(df);
+  if (b > 1) {  // compact in place: each write lands before the blocks still to be read
+    const hn::RebindToSigned<DF> di;
+    const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(b)));
+    std::size_t k = 0;
+    for (; k + N <= 4 * m; k += N) hn::StoreU(OddTreeSumN(df, p + k * b, idx, b), df, p + k);
+    for (; k < 4 * m; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
+  }
   std::size_t len = 4 * m;
   for (; levels > 0 && len >= 2 * N; --levels, len /= 2) {
     for (std::size_t i = 0; i < len / N / 2; ++i) {
@@ -408,6 +427,142 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The streaming kernel for power-of-two bits in contiguous rows: a block of rows is one run of
+// whole chunks, read front to back (with a software prefetch far ahead, which DRAM needs). Each
+// chunk's per-word dot products stay in registers; kGw chunks (N groups) are reduced together
+// with the pairwise lane tree SegmentSums uses, and their partials are formed as GroupPartialsN
+// forms them and summed per row by TreeSum4. It therefore equals QmvRowsPow2 bit for bit.
+
+// Bytes ahead of the read position that the streaming kernel prefetches.
+inline constexpr std::size_t kStreamAhead = 8192;
+
+// Per-word dot products of one chunk of one row on the exact path: lane l = sum_j q*x over word
+// l's codes, in ChunkDot4's order of operations.
+template <int kBits, class DF>
+HWY_INLINE hn::Vec<DF> ChunkDot1(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w, const float* HWY_RESTRICT xp) {
+  constexpr int kPer = 32 / kBits;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const std::size_t N = hn::Lanes(df);
+  auto acc = hn::Zero(df);
+  HWY_UNROLL(16)
+  for (int j = 0; j < kPer - 1; ++j) {
+    const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
+    const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
+    acc = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w, m))), xj, acc);
+  }
+  return hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w))),
+                    hn::Load(df, xp + static_cast<std::size_t>(kPer - 1) * N), acc);
+}
+
+#if FAMX_HAVE_DOT_BYTES
+// Exact per-word sums of one chunk of 4-bit codes with their int8 activations (lo-nibble plane
+// xa, hi-nibble plane xb): lane l = word l's 8 products, |lane| < 2^14.
+template <class DU>
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
+  const hn::RebindToSigned<DU> di;
+  const auto nib = hn::Set(du, 0x0F0F0F0Fu);
+  const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo.raw, xa.raw), _mm512_maddubs_epi16(hi.raw, xb.raw));
+  return hn::Vec<decltype(di)>{_mm512_madd_epi16(s16, _mm512_set1_epi16(1))};
+#elif HWY_TARGET == HWY_AVX2
+  const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo.raw, xa.raw), _mm256_maddubs_epi16(hi.raw, xb.raw));
+  return hn::Vec<decltype(di)>{_mm256_madd_epi16(s16, _mm256_set1_epi16(1))};
+#else
+  const __m128i s16 = _mm_add_epi16(_mm_maddubs_epi16(lo.raw, xa.raw), _mm_maddubs_epi16(hi.raw, xb.raw));
+  return hn::Vec<decltype(di)>{_mm_madd_epi16(s16, _mm_set1_epi16(1))};
+#endif
+}
+#endif
+
+// Rows [r0, r1) of y = W x with kBits codes of kGw words per group (kInt8: the int8 path, 4-bit
+// only); returns the first row it did not compute (r0 when the matrix does not fit its layout).
+template <int kBits, std::size_t kGw, class ScaleT, bool kInt8>
+inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const hn::RebindToSigned<decltype(df)> di;
+  const std::size_t N = hn::Lanes(df);
+  const quant::qmatrix_view& w = *call.w;
+  const std::size_t G = w.groups();
+  // Whole chunks per row, rows and their scales back to back, and at least a vector of groups
+  // per 4 rows (TreeSum4 pads its last vector in place).
+#if HWY_TARGET == HWY_SCALAR
+  (void)df, (void)du, (void)di, (void)N, (void)w, (void)G, (void)r1;
+  return r0;
+#else
+  if (N < kGw || N % kGw != 0 || (G * kGw) % N != 0 || w.packed_stride != G * kGw || w.scale_stride != G ||
+      4 * G < N)
+    return r0;
+  std::size_t rb_rows = 4;  // rows per block: the fewest (a multiple of 4) that hold whole batches of N groups
+  while ((rb_rows * G) % N != 0) rb_rows += 4;
+  if (rb_rows > kTileRows) return r0;
+  constexpr std::size_t kPer = 32 / kBits;
+  const std::size_t cpr = G * kGw / N;          // chunks per row
+  const std::size_t batches = rb_rows * G / N;  // kGw chunks each
+  float* p = ScratchFloats(kSlotWork1, rb_rows * G + N);
+  const auto* scales = static_cast<const ScaleT*>(w.scales);
+  const auto* biases = static_cast<const ScaleT*>(w.biases);
+  using V = std::conditional_t<kInt8, hn::Vec<decltype(di)>, hn::Vec<decltype(df)>>;
+  std::size_t rb = r0;
+  for (; rb + rb_rows <= r1; rb += rb_rows) {
+    const std::uint32_t* chunk = w.row(rb);
+    std::size_t xc = 0;  // the chunk of x that the next chunk of weights meets
+    for (std::size_t b = 0; b < batches; ++b) {
+      V v[kGw];
+      HWY_UNROLL(16)
+      for (std::size_t j = 0; j < kGw; ++j, chunk += N) {
+        hwy::Prefetch(reinterpret_cast<const std::byte*>(chunk) + kStreamAhead);
+        const auto wv = hn::LoadU(du, chunk);
+        if constexpr (kInt8) {
+#if FAMX_HAVE_DOT_BYTES
+          const auto* xq = reinterpret_cast<const std::uint32_t*>(call.xq + xc * 8 * N);
+          v[j] = DotNibbles(du, wv, hn::Load(du, xq), hn::Load(du, xq + N));
+#endif
+        } else {
+          v[j] = ChunkDot1<kBits>(df, wv, call.xp + xc * kPer * N);
+        }
+        xc = xc + 1 == cpr ? 0 : xc + 1;
+      }
+      HWY_UNROLL(16)
+      for (std::size_t n = kGw; n > 1; n /= 2) {  // lanes per group: kGw -> kGw/2 -> ... -> 1
+        HWY_UNROLL(16)
+        for (std::size_t i = 0; i < n / 2; ++i) {
+          const auto lo = v[2 * i], hi = v[2 * i + 1];
+          v[i] = hn::Add(hn::ConcatEven(hn::DFromV<V>(), hi, lo), hn::ConcatOdd(hn::DFromV<V>(), hi, lo));
+        }
+      }
+      const std::size_t f = b * N;  // the first of the batch's groups within the block
+      hn::Vec<decltype(df)> dv;
+      if constexpr (kInt8) {
+        dv = hn::Mul(hn::ConvertTo(df, v[0]), hn::LoadU(df, call.xa + f));
+      } else {
+        dv = v[0];
+      }
+      const std::size_t off = rb * G + f;
+      hn::StoreU(hn::MulAdd(LoadScales(df, scales + off), dv,
+                            hn::Mul(LoadScales(df, biases + off), hn::LoadU(df, call.sx + f))),
+                 df, p + f);
+    }
+    for (std::size_t q = 0; q < rb_rows; q += 4) TreeSum4(df, p + q * G, G, call.y + rb + q);
+  }
+  return rb;
+#endif
+}
+
+// The streaming kernel for w's group width, where it applies; returns the first row left to do.
+template <int kBits, class ScaleT, bool kInt8>
+inline std::size_t QmvRowsStreamAny(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  switch (call.w->format.group_words()) {
+    case 4: return QmvRowsStream<kBits, 4, ScaleT, kInt8>(call, r0, r1);
+    case 8: return QmvRowsStream<kBits, 8, ScaleT, kInt8>(call, r0, r1);
+    case 16: return QmvRowsStream<kBits, 16, ScaleT, kInt8>(call, r0, r1);
+    default: return r0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Any bit width (3, 5, 6 and the others): codes are decoded per group into floats, then dotted.
 
 // Decodes the gs codes of one group (starting word-aligned at `row`) into q.
@@ -458,15 +613,26 @@ inline void QmvRowsGeneric(const QmvCall& call, std::size_t r0, std::size_t r1) 
 
 template <class ScaleT>
 inline void QmvRows(const QmvCall& call, std::size_t r0, std::size_t r1) {
+  // The streaming kernel takes the blocks of rows it can; QmvRowsPow2 the rest.
   if (call.xq != nullptr) {  // prepared by QmvInt8Prepare (4- and 8-bit only)
-    return call.w->format.bits == 4 ? QmvRowsPow2<4, ScaleT, true>(call, r0, r1)
-                                    : QmvRowsPow2<8, ScaleT, true>(call, r0, r1);
+    if (call.w->format.bits == 8) return QmvRowsPow2<8, ScaleT, true>(call, r0, r1);
+#if FAMX_HAVE_DOT_BYTES
+    r0 = QmvRowsStreamAny<4, ScaleT, true>(call, r0, r1);
+#endif
+    if (r0 < r1) QmvRowsPow2<4, ScaleT, true>(call, r0, r1);
+    return;
   }
+  switch (call.w->format.bits) {
+    case 2: r0 = QmvRowsStreamAny<2, ScaleT, false>(call, r0, r1); break;
+    case 4: r0 = QmvRowsStreamAny<4, ScaleT, false>(call, r0, r1); break;
+    case 8: r0 = QmvRowsStreamAny<8, ScaleT, false>(call, r0, r1); break;
+    default: return QmvRowsGeneric<ScaleT>(call, r0, r1);
+  }
+  if (r0 == r1) return;
   switch (call.w->format.bits) {
     case 2: return QmvRowsPow2<2, ScaleT>(call, r0, r1);
     case 4: return QmvRowsPow2<4, ScaleT>(call, r0, r1);
-    case 8: return QmvRowsPow2<8, ScaleT>(call, r0, r1);
-    default: return QmvRowsGeneric<ScaleT>(call, r0, r1);
+    default: return QmvRowsPow2<8, ScaleT>(call, r0, r1);
   }
 }
 
@@ -480,14 +646,14 @@ inline QmvCall QmvPrepare(const quant::qmatrix_view& w, const float* HWY_RESTRIC
   const bool pow2 = bits == 2 || bits == 4 || bits == 8;
   const std::size_t words = w.format.packed_words(w.cols);
   const std::size_t chunks = (words + N - 1) / N;
-  float* sx = ScratchFloats(kSlotSx, 4 * G);  // the group sums, repeated for 4 rows
+  float* sx = ScratchFloats(kSlotSx, kTileRows * G);  // the group sums, repeated for kTileRows rows
   float* xp = pow2 ? ScratchFloats(kSlotXp, chunks * N * (32 / static_cast<std::size_t>(bits))) : nullptr;
   for (std::size_t g = 0; g < G; ++g) {
     float t = 0;
     for (std::size_t k = 0; k < gs; ++k) t += x[g * gs + k];
     sx[g] = t;
   }
-  for (std::size_t i = 1; i < 4; ++i) std::memcpy(sx + i * G, sx, G * sizeof(float));
+  for (std::size_t i = 1; i < kTileRows; ++i) std::memcpy(sx + i * G, sx, G * sizeof(float));
   if (bits == 2) PrepPow2<2>(x, w.cols, N, chunks, xp);
   if (bits == 4) PrepPow2<4>(x, w.cols, N, chunks, xp);
   if (bits == 8) PrepPow2<8>(x, w.cols, N, chunks, xp);
@@ -545,8 +711,9 @@ inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RES
   const std::size_t N = hn::Lanes(df);
   const std::size_t G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
   const std::size_t words = w.format.packed_words(w.cols), chunks = (words + N - 1) / N;
-  float* sx = ScratchFloats(kSlotSx, 8 * G);  // [4][G] group sums, then [4][G] activation scales
-  float* xa = sx + 4 * G;
+  constexpr std::size_t kT = kTileRows;
+  float* sx = ScratchFloats(kSlotSx, 2 * kT * G);  // [kT][G] group sums, then [kT][G] activation scales
+  float* xa = sx + kT * G;
   const std::size_t plane = chunks * 4 * N;  // bytes per plane (one chunk of N words is 4N bytes)
   auto* xq = reinterpret_cast<std::int8_t*>(ScratchFloats(kSlotXp, (bits == 4 ? 2 : 1) * plane / 4));
   std::memset(xq, 0, (bits == 4 ? 2 : 1) * plane);
@@ -570,7 +737,7 @@ inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RES
       }
     }
   }
-  for (std::size_t i = 1; i < 4; ++i) {
+  for (std::size_t i = 1; i < kT; ++i) {
     std::memcpy(sx + i * G, sx, G * sizeof(float));
     std::memcpy(xa + i * G, xa, G * sizeof(float));
   }
