@@ -145,10 +145,14 @@ void register_all() {
     }
   }
   // Larger than the L3 cache: where two threads must double one thread's bandwidth.
-  for (std::size_t threads : {1u, 2u})
+  for (std::size_t threads : {1u, 2u}) {
     benchmark::RegisterBenchmark(("qmv/bits:4/group:64/16384x8192/f32/threads:" + std::to_string(threads)).c_str(),
                                  [=](benchmark::State& st) { bm_qmv<float>(st, 16384, 8192, {4, 64}, threads); })
         ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("qmv/bits:4/group:64/16384x8192/int8/threads:" + std::to_string(threads)).c_str(),
+                                 [=](benchmark::State& st) { bm_qmv<float, true>(st, 16384, 8192, {4, 64}, threads); })
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
   for (int bits : {4, 8}) {
     for (const auto& s : shapes) {
       for (std::size_t threads : {1u, 2u}) {

@@ -195,6 +195,55 @@ TEST_CASE("qmm matches the reference for 1 to 9 tokens, f32 and bf16 activations
   }
 }
 
+TEST_CASE("qmv_int8 computes its documented integer arithmetic bit for bit on every target") {
+  // xq_j = rint(x_j / a_g) with a_g = max|x_g| / 127; d_g = sum q_j * xq_j exactly;
+  // p_g = s_g * (d_g * a_g) + b_g * sum_g x with the group sum taken in index order (one fused
+  // multiply-add on targets with FMA, AVX2 and up; separately rounded on the others);
+  // y = tree_sum(p). Integer sums have no order, so every target must give exactly this.
+  std::mt19937 rng(29);
+  std::normal_distribution<float> nd;
+  for (int bits : {4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (std::size_t cols : {384u, 768u, 2048u}) {
+        CAPTURE(bits);
+        CAPTURE(gs);
+        CAPTURE(cols);
+        const std::size_t rows = 13, g_size = static_cast<std::size_t>(gs), G = cols / g_size;
+        const auto q = make_weights(rows, cols, {bits, gs}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+        const auto v = q.view();
+        std::vector<float> x(cols), y(rows), expected_fma(rows), expected_unfused(rows), p(G), pu(G);
+        for (std::size_t j = 0; j < cols; ++j) x[j] = (j % 7 == 0 ? 6.0f : 1.0f) * nd(rng);
+        std::fill(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(g_size), 0.0f);  // an all-zero group
+        for (std::size_t r = 0; r < rows; ++r) {
+          for (std::size_t g = 0; g < G; ++g) {
+            float sum = 0, amax = 0;
+            for (std::size_t k = 0; k < g_size; ++k) {
+              sum += x[g * g_size + k];
+              amax = std::max(amax, std::fabs(x[g * g_size + k]));
+            }
+            const float a = amax / 127.0f;
+            std::int32_t d = 0;
+            for (std::size_t k = 0; a > 0 && k < g_size; ++k)
+              d += static_cast<std::int32_t>(famx::quant::unpack_code(v.row(r), bits, g * g_size + k)) *
+                   static_cast<std::int32_t>(std::nearbyint(x[g * g_size + k] / a));
+            const float da = static_cast<float>(d) * a, bs = v.bias(r, g) * sum, sda = v.scale(r, g) * da;
+            p[g] = std::fma(v.scale(r, g), da, bs);
+            pu[g] = sda + bs;
+          }
+          expected_fma[r] = famx::tree_sum(p.data(), G);
+          expected_unfused[r] = famx::tree_sum(pu.data(), G);
+        }
+        for_each_target([&] {
+          std::fill(y.begin(), y.end(), NAN);
+          famx::quant::qmv_int8(v, x, y);
+          const bool fma = std::string(famx::kernel_target()).starts_with("AVX");
+          CHECK(y == (fma ? expected_fma : expected_unfused));
+        });
+      }
+    }
+  }
+}
+
 TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the strided-view kernel bit for bit") {
   // A group_range view keeps the parent's row stride, which the streaming kernel declines, so
   // the same codes run through both kernels. Group counts 4..112 give blocks of 4, 8 and 16 rows;

@@ -476,6 +476,23 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU du, hn::Vec<DU> w, hn::
 }
 #endif
 
+// Sums adjacent lane pairs of the n vectors v[0..n) level by level (SegmentSums' tree) until each
+// lane holds a whole segment of n lanes: v[0] then holds the n-lane segment sums in order.
+template <std::size_t kN, class V>
+HWY_INLINE void PairLanes(V* HWY_RESTRICT v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)v;
+#else
+  if constexpr (kN > 1) {
+    const hn::DFromV<V> d;
+    HWY_UNROLL(16)
+    for (std::size_t i = 0; i < kN / 2; ++i)
+      v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]), hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
+    PairLanes<kN / 2>(v);
+  }
+#endif
+}
+
 // Rows [r0, r1) of y = W x with kBits codes of kGw words per group (kInt8: the int8 path, 4-bit
 // only); returns the first row it did not compute (r0 when the matrix does not fit its layout).
 template <int kBits, std::size_t kGw, class ScaleT, bool kInt8>
@@ -525,14 +542,7 @@ inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_
         }
         xc = xc + 1 == cpr ? 0 : xc + 1;
       }
-      HWY_UNROLL(16)
-      for (std::size_t n = kGw; n > 1; n /= 2) {  // lanes per group: kGw -> kGw/2 -> ... -> 1
-        HWY_UNROLL(16)
-        for (std::size_t i = 0; i < n / 2; ++i) {
-          const auto lo = v[2 * i], hi = v[2 * i + 1];
-          v[i] = hn::Add(hn::ConcatEven(hn::DFromV<V>(), hi, lo), hn::ConcatOdd(hn::DFromV<V>(), hi, lo));
-        }
-      }
+      PairLanes<kGw>(v);
       const std::size_t f = b * N;  // the first of the batch's groups within the block
       hn::Vec<decltype(df)> dv;
       if constexpr (kInt8) {
@@ -702,6 +712,38 @@ inline void QmvBF16(const quant::qmatrix_view& w, const bf16* x, float* y, const
   QmvF32Impl(w, WidenBF16(x, w.cols), y, par);
 }
 
+// xq codes for x[j0 .. j0+gs) (one group, scale a > 0): rint(x / a), stored where the int8 kernels
+// read them. 8-bit: natural order. 4-bit: code j = 8l + 2b (+1) is byte b of word l's low (high)
+// nibble, so within a chunk of 8N codes the even codes form the lo plane and the odd the hi plane.
+inline void QuantizeGroupInt8(const float* HWY_RESTRICT x, std::size_t j0, std::size_t gs, float a, int bits,
+                              std::int8_t* HWY_RESTRICT xq) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+#if HWY_TARGET == HWY_SCALAR
+  (void)df;
+  for (std::size_t j = j0; j < j0 + gs; ++j) {
+    const auto q = static_cast<std::int8_t>(std::nearbyint(x[j] / a));
+    xq[bits == 8 ? j : j / (8 * N) * 8 * N + (j % 2) * 4 * N + (j % (8 * N)) / 2] = q;
+  }
+#else
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<std::int8_t, decltype(df)> d8;
+  const auto av = hn::Set(df, a);
+  auto code = [&](hn::Vec<decltype(df)> v) { return hn::DemoteTo(d8, hn::ConvertTo(di, hn::Round(hn::Div(v, av)))); };
+  for (std::size_t j = j0; j < j0 + gs; j += 2 * N) {  // gs is a multiple of 32 >= 2N
+    const auto v0 = hn::LoadU(df, x + j), v1 = hn::LoadU(df, x + j + N);
+    if (bits == 8) {
+      hn::StoreU(code(v0), d8, xq + j);
+      hn::StoreU(code(v1), d8, xq + j + N);
+    } else {
+      std::int8_t* lo = xq + j / (8 * N) * 8 * N + (j % (8 * N)) / 2;
+      hn::StoreU(code(hn::ConcatEven(df, v1, v0)), d8, lo);
+      hn::StoreU(code(hn::ConcatOdd(df, v1, v0)), d8, lo + 4 * N);
+    }
+  }
+#endif
+}
+
 // Prepares x for the int8 path (4- and 8-bit weights; other widths get the exact preparation):
 // group sums, per-group activation scales a_g = max|x_g| / 127 and the xq byte planes.
 inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RESTRICT x) {
@@ -726,16 +768,7 @@ inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RES
     sx[g] = t;
     const float a = amax / 127.0f;
     xa[g] = a;
-    for (std::size_t k = 0; k < gs; ++k) {
-      const std::size_t j = g * gs + k;
-      const auto q = static_cast<std::int8_t>(a > 0 ? std::nearbyint(x[j] / a) : 0.0f);
-      if (bits == 8) {
-        xq[j] = q;  // natural order
-      } else {  // code j = 8l + 2b (+1): word l, byte b, low (high) nibble plane
-        const std::size_t l = j / 8, b = (j % 8) / 2, c = l / N;
-        xq[c * 8 * N + (j % 2) * 4 * N + (l % N) * 4 + b] = q;
-      }
-    }
+    if (a > 0) QuantizeGroupInt8(x, g * gs, gs, a, bits, xq);  // an all-zero group stays zero
   }
   for (std::size_t i = 1; i < kT; ++i) {
     std::memcpy(sx + i * G, sx, G * sizeof(float));
