@@ -126,43 +126,41 @@ inline void PrepPow2(const float* HWY_RESTRICT x, std::size_t cols, std::size_t 
   }
 }
 
+// Per-word dot products of one chunk of one row on the exact path: lane l = sum_j q*x over word
+// l's codes, in two chains (even j and odd j, each in order) then added: the exact path's order.
+template <int kBits, class DF>
+HWY_INLINE hn::Vec<DF> ChunkDot1(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w, const float* HWY_RESTRICT xp) {
+  constexpr int kPer = 32 / kBits;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const std::size_t N = hn::Lanes(df);
+  auto even = hn::Zero(df), odd = hn::Zero(df);
+  HWY_UNROLL(16)
+  for (int j = 0; j < kPer - 1; ++j) {
+    const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
+    const auto qx = hn::ConvertTo(df, hn::BitCast(di, hn::And(w, m)));
+    const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
+    if (j % 2 == 0) {
+      even = hn::MulAdd(qx, xj, even);
+    } else {
+      odd = hn::MulAdd(qx, xj, odd);
+    }
+  }
+  odd = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w))),
+                   hn::Load(df, xp + static_cast<std::size_t>(kPer - 1) * N), odd);
+  return hn::Add(even, odd);
+}
+
 // Per-lane partial dot products of one chunk (N words) of four rows: a_r[l] = sum_j q*x.
 template <int kBits, class DF>
 HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<hn::RebindToUnsigned<DF>> w1,
                           hn::Vec<hn::RebindToUnsigned<DF>> w2, hn::Vec<hn::RebindToUnsigned<DF>> w3,
                           const float* HWY_RESTRICT xp, float* HWY_RESTRICT a0, float* HWY_RESTRICT a1,
                           float* HWY_RESTRICT a2, float* HWY_RESTRICT a3) {
-  constexpr int kPer = 32 / kBits;
-  const hn::RebindToUnsigned<DF> du;
-  const hn::RebindToSigned<DF> di;
-  const std::size_t N = hn::Lanes(df);
-  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
-#if HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
-  // 16 vector registers: derive each mask from the previous one instead of keeping all live.
-  auto m = hn::Set(du, (1u << kBits) - 1u);
-#endif
-  HWY_UNROLL(16)
-  for (int j = 0; j < kPer - 1; ++j) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
-#else
-    if (j > 0) m = hn::ShiftLeft<kBits>(m);
-#endif
-    const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
-    acc0 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w0, m))), xj, acc0);
-    acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w1, m))), xj, acc1);
-    acc2 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w2, m))), xj, acc2);
-    acc3 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w3, m))), xj, acc3);
-  }
-  const auto xl = hn::Load(df, xp + static_cast<std::size_t>(kPer - 1) * N);
-  acc0 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w0))), xl, acc0);
-  acc1 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w1))), xl, acc1);
-  acc2 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w2))), xl, acc2);
-  acc3 = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w3))), xl, acc3);
-  hn::Store(acc0, df, a0);
-  hn::Store(acc1, df, a1);
-  hn::Store(acc2, df, a2);
-  hn::Store(acc3, df, a3);
+  hn::Store(ChunkDot1<kBits>(df, w0, xp), df, a0);
+  hn::Store(ChunkDot1<kBits>(df, w1, xp), df, a1);
+  hn::Store(ChunkDot1<kBits>(df, w2, xp), df, a2);
+  hn::Store(ChunkDot1<kBits>(df, w3, xp), df, a3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,24 +434,6 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
 // Bytes ahead of the read position that the streaming kernel prefetches.
 inline constexpr std::size_t kStreamAhead = 8192;
 
-// Per-word dot products of one chunk of one row on the exact path: lane l = sum_j q*x over word
-// l's codes, in ChunkDot4's order of operations.
-template <int kBits, class DF>
-HWY_INLINE hn::Vec<DF> ChunkDot1(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w, const float* HWY_RESTRICT xp) {
-  constexpr int kPer = 32 / kBits;
-  const hn::RebindToUnsigned<DF> du;
-  const hn::RebindToSigned<DF> di;
-  const std::size_t N = hn::Lanes(df);
-  auto acc = hn::Zero(df);
-  HWY_UNROLL(16)
-  for (int j = 0; j < kPer - 1; ++j) {
-    const auto m = hn::Set(du, ((1u << kBits) - 1u) << (kBits * j));
-    const auto xj = hn::Load(df, xp + static_cast<std::size_t>(j) * N);
-    acc = hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::And(w, m))), xj, acc);
-  }
-  return hn::MulAdd(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<32 - kBits>(w))),
-                    hn::Load(df, xp + static_cast<std::size_t>(kPer - 1) * N), acc);
-}
 
 #if FAMX_HAVE_DOT_BYTES
 // Exact per-word sums of one chunk of 4-bit codes with their int8 activations (lo-nibble plane
