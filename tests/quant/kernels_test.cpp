@@ -274,7 +274,7 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
             famx::quant::qmv(tight.view(), x, y_tight);
             famx::quant::qmv(strided, x, y_strided);
             CHECK(y_tight == y_strided);
-            if (bits != 4) return;
+            if (bits == 2) return;
             std::fill(y_tight.begin(), y_tight.end(), NAN);
             famx::quant::qmv_int8(tight.view(), x, y_tight);
             famx::quant::qmv_int8(strided, x, y_strided);

@@ -436,23 +436,29 @@ inline constexpr std::size_t kStreamAhead = 8192;
 
 
 #if FAMX_HAVE_DOT_BYTES
-// Exact per-word sums of one chunk of 4-bit codes with their int8 activations (lo-nibble plane
-// xa, hi-nibble plane xb): lane l = word l's 8 products, |lane| < 2^14.
-template <class DU>
-HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
+// Exact per-word sums of one chunk of codes with their int8 activations, lane l = word l's
+// products. 4-bit: xa and xb are the lo- and hi-nibble planes, and the u8 x s8 pair sums of both
+// fit one i16 (|sum| < 2^13). 8-bit: xa = xb is x in natural order and each code is split into
+// nibbles, q = lo + 16 hi, so that no pair sum saturates.
+template <int kBits, class DU>
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotInt8(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
   const hn::RebindToSigned<DU> di;
   const auto nib = hn::Set(du, 0x0F0F0F0Fu);
   const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
+  if constexpr (kBits == 8) {
+    return hn::BitCast(di, hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 16)));
+  } else {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  const __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo.raw, xa.raw), _mm512_maddubs_epi16(hi.raw, xb.raw));
-  return hn::Vec<decltype(di)>{_mm512_madd_epi16(s16, _mm512_set1_epi16(1))};
+    const __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo.raw, xa.raw), _mm512_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm512_madd_epi16(s16, _mm512_set1_epi16(1))};
 #elif HWY_TARGET == HWY_AVX2
-  const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo.raw, xa.raw), _mm256_maddubs_epi16(hi.raw, xb.raw));
-  return hn::Vec<decltype(di)>{_mm256_madd_epi16(s16, _mm256_set1_epi16(1))};
+    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo.raw, xa.raw), _mm256_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm256_madd_epi16(s16, _mm256_set1_epi16(1))};
 #else
-  const __m128i s16 = _mm_add_epi16(_mm_maddubs_epi16(lo.raw, xa.raw), _mm_maddubs_epi16(hi.raw, xb.raw));
-  return hn::Vec<decltype(di)>{_mm_madd_epi16(s16, _mm_set1_epi16(1))};
+    const __m128i s16 = _mm_add_epi16(_mm_maddubs_epi16(lo.raw, xa.raw), _mm_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm_madd_epi16(s16, _mm_set1_epi16(1))};
 #endif
+  }
 }
 #endif
 
@@ -473,8 +479,8 @@ HWY_INLINE void PairLanes(V* HWY_RESTRICT v) {
 #endif
 }
 
-// Rows [r0, r1) of y = W x with kBits codes of kGw words per group (kInt8: the int8 path, 4-bit
-// only); returns the first row it did not compute (r0 when the matrix does not fit its layout).
+// Rows [r0, r1) of y = W x with kBits codes of kGw words per group (kInt8: the int8 path, 4- and
+// 8-bit); returns the first row it did not compute (r0 when the matrix does not fit its layout).
 template <int kBits, std::size_t kGw, class ScaleT, bool kInt8>
 inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_t r1) {
   const hn::ScalableTag<float> df;
@@ -514,8 +520,9 @@ inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_
         const auto wv = hn::LoadU(du, chunk);
         if constexpr (kInt8) {
 #if FAMX_HAVE_DOT_BYTES
-          const auto* xq = reinterpret_cast<const std::uint32_t*>(call.xq + xc * 8 * N);
-          v[j] = DotNibbles(du, wv, hn::Load(du, xq), hn::Load(du, xq + N));
+          const auto* xq = reinterpret_cast<const std::uint32_t*>(call.xq + xc * (kBits == 4 ? 8 : 4) * N);
+          const auto xa = hn::Load(du, xq);
+          v[j] = DotInt8<kBits>(du, wv, xa, kBits == 4 ? hn::Load(du, xq + N) : xa);
 #endif
         } else {
           v[j] = ChunkDot1<kBits>(df, wv, call.xp + xc * kPer * N);
@@ -605,12 +612,12 @@ template <class ScaleT>
 inline void QmvRows(const QmvCall& call, std::size_t r0, std::size_t r1) {
   // The streaming kernel takes the blocks of rows it can; QmvRowsPow2 the rest.
   if (call.xq != nullptr) {  // prepared by QmvInt8Prepare (4- and 8-bit only)
-    if (call.w->format.bits == 8) return QmvRowsPow2<8, ScaleT, true>(call, r0, r1);
+    const bool four = call.w->format.bits == 4;
 #if FAMX_HAVE_DOT_BYTES
-    r0 = QmvRowsStreamAny<4, ScaleT, true>(call, r0, r1);
+    r0 = four ? QmvRowsStreamAny<4, ScaleT, true>(call, r0, r1) : QmvRowsStreamAny<8, ScaleT, true>(call, r0, r1);
 #endif
-    if (r0 < r1) QmvRowsPow2<4, ScaleT, true>(call, r0, r1);
-    return;
+    if (r0 == r1) return;
+    return four ? QmvRowsPow2<4, ScaleT, true>(call, r0, r1) : QmvRowsPow2<8, ScaleT, true>(call, r0, r1);
   }
   switch (call.w->format.bits) {
     case 2: r0 = QmvRowsStreamAny<2, ScaleT, false>(call, r0, r1); break;
