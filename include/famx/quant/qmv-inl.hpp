@@ -200,6 +200,33 @@ HWY_INLINE hn::Vec<DU> DotBytes(DU, hn::Vec<DU> a, hn::Vec<DU> b, int pair_weigh
 #define FAMX_HAVE_DOT_BYTES 0
 #endif
 
+#if FAMX_HAVE_DOT_BYTES
+// Exact per-word sums of one chunk of codes with their int8 activations, lane l = word l's
+// products. 4-bit: xa and xb are the lo- and hi-nibble planes, and the u8 x s8 pair sums of both
+// fit one i16 (|sum| < 2^13). 8-bit: xa = xb is x in natural order and each code is split into
+// nibbles, q = lo + 16 hi, so that no pair sum saturates.
+template <int kBits, class DU>
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotInt8(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
+  const hn::RebindToSigned<DU> di;
+  const auto nib = hn::Set(du, 0x0F0F0F0Fu);
+  const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
+  if constexpr (kBits == 8) {
+    return hn::BitCast(di, hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 16)));
+  } else {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    const __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo.raw, xa.raw), _mm512_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm512_madd_epi16(s16, _mm512_set1_epi16(1))};
+#elif HWY_TARGET == HWY_AVX2
+    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo.raw, xa.raw), _mm256_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm256_madd_epi16(s16, _mm256_set1_epi16(1))};
+#else
+    const __m128i s16 = _mm_add_epi16(_mm_maddubs_epi16(lo.raw, xa.raw), _mm_maddubs_epi16(hi.raw, xb.raw));
+    return hn::Vec<decltype(di)>{_mm_madd_epi16(s16, _mm_set1_epi16(1))};
+#endif
+  }
+}
+#endif
+
 // Exact per-word integer sums of one chunk of four rows, stored as f32 lanes (|sum| < 2^24).
 template <int kBits, class DF>
 HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_t c,
@@ -208,20 +235,12 @@ HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_
   const std::size_t N = hn::Lanes(df);
 #if FAMX_HAVE_DOT_BYTES
   const hn::RebindToUnsigned<DF> du;
-  const hn::RebindToSigned<DF> di;
-  const auto nib = hn::Set(du, 0x0F0F0F0Fu);
-  const auto xa = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq)));
-  const auto xb = hn::BitCast(du, hn::Load(di, reinterpret_cast<const std::int32_t*>(xq) + N));
+  const auto* xw = reinterpret_cast<const std::uint32_t*>(xq);
+  const auto xa = hn::Load(du, xw);
+  const auto xb = kBits == 4 ? hn::Load(du, xw + N) : xa;
   for (std::size_t r = 0; r < 4; ++r) {
     const auto w = hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N);
-    const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
-    hn::Vec<decltype(du)> sum;
-    if constexpr (kBits == 4) {
-      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 1));  // planes: lo codes, hi codes
-    } else {
-      sum = hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xa, 16));  // q = lo + 16 hi
-    }
-    hn::Store(hn::ConvertTo(df, hn::BitCast(di, sum)), df, out[r] + c * N);
+    hn::Store(hn::ConvertTo(df, DotInt8<kBits>(du, w, xa, xb)), df, out[r] + c * N);
   }
 #else
   for (std::size_t r = 0; r < 4; ++r) {
@@ -435,32 +454,6 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
 inline constexpr std::size_t kStreamAhead = 8192;
 
 
-#if FAMX_HAVE_DOT_BYTES
-// Exact per-word sums of one chunk of codes with their int8 activations, lane l = word l's
-// products. 4-bit: xa and xb are the lo- and hi-nibble planes, and the u8 x s8 pair sums of both
-// fit one i16 (|sum| < 2^13). 8-bit: xa = xb is x in natural order and each code is split into
-// nibbles, q = lo + 16 hi, so that no pair sum saturates.
-template <int kBits, class DU>
-HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotInt8(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
-  const hn::RebindToSigned<DU> di;
-  const auto nib = hn::Set(du, 0x0F0F0F0Fu);
-  const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
-  if constexpr (kBits == 8) {
-    return hn::BitCast(di, hn::Add(DotBytes(du, lo, xa, 1), DotBytes(du, hi, xb, 16)));
-  } else {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    const __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo.raw, xa.raw), _mm512_maddubs_epi16(hi.raw, xb.raw));
-    return hn::Vec<decltype(di)>{_mm512_madd_epi16(s16, _mm512_set1_epi16(1))};
-#elif HWY_TARGET == HWY_AVX2
-    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo.raw, xa.raw), _mm256_maddubs_epi16(hi.raw, xb.raw));
-    return hn::Vec<decltype(di)>{_mm256_madd_epi16(s16, _mm256_set1_epi16(1))};
-#else
-    const __m128i s16 = _mm_add_epi16(_mm_maddubs_epi16(lo.raw, xa.raw), _mm_maddubs_epi16(hi.raw, xb.raw));
-    return hn::Vec<decltype(di)>{_mm_madd_epi16(s16, _mm_set1_epi16(1))};
-#endif
-  }
-}
-#endif
 
 // Sums adjacent lane pairs of the n vectors v[0..n) level by level (SegmentSums' tree) until each
 // lane holds a whole segment of n lanes: v[0] then holds the n-lane segment sums in order.
