@@ -166,7 +166,8 @@ HWY_INLINE void ChunkDot4(DF df, hn::Vec<hn::RebindToUnsigned<DF>> w0, hn::Vec<h
 // ---------------------------------------------------------------------------------------------
 // The int8 path (qmv_int8): x is quantized per group to xq = rint(x / a_g), a_g = max|x_g| / 127,
 // and codes are multiplied with xq in integers (u8 x s8 pairs summed to i16, then to i32), so a
-// word's sum is exact and the result does not depend on the target.
+// group's sum d_g is exact and the result is fixed by p_g = s_g * (d_g * a_g) + b_g * sum(x_g):
+// targets with FMA (AVX2 and up) agree bit for bit, and so do the others (two roundings).
 //
 // Layout: a chunk of N words is 4N bytes. For 4-bit codes byte b of word l holds codes 8l+2b (low
 // nibble) and 8l+2b+1 (high nibble): xq is split into the matching "lo" and "hi" byte planes.
