@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <famx/famx.hpp>
 #include <famx/io/tiny_checkpoint.hpp>
 #include <famx/model/model.hpp>
+
+#include "../io/test_files.hpp"
 
 namespace {
 
@@ -33,21 +33,12 @@ constexpr double kQuantTol = 1e-5;
 // MLA absorbed vs naive, relative as above: the same sums in another order (observed <= 5.2e-7).
 constexpr double kMlaTol = 2e-6;
 
-// A directory of this process's, removed at exit.
-struct scratch_dir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() / ("famx_model_test_" + std::to_string(::getpid()));
-  ~scratch_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 // The tiny checkpoint of `name`, written once per test run.
 std::filesystem::path tiny(const std::string& name) {
-  static const scratch_dir root;
+  static const famx::test::temp_dir root;  // removed at exit
   static std::map<std::string, std::filesystem::path> made;
   if (auto it = made.find(name); it != made.end()) return it->second;
-  const auto dir = root.path / name;
+  const auto dir = root / name;
   famx::io::make_tiny_checkpoint(name, dir).value();
   return made[name] = dir;
 }
