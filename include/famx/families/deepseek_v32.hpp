@@ -12,25 +12,29 @@ struct deepseek_v32 {};
 
 // mlx-lm deepseek_v32.ModelArgs: V3's fields plus the indexer's.
 struct deepseek_v32_config : deepseek_v3_config {
-  std::int64_t index_head_dim = 128;
-  std::int64_t index_n_heads = 64;
-  std::int64_t index_topk = 2048;
-  bool indexer_rope_interleave = false;
+  FAMX_CONFIG_FIELDS_EXTEND(deepseek_v32_config, deepseek_v3_config,
+                            (optional, std::int64_t, index_head_dim, 128),
+                            (optional, std::int64_t, index_n_heads, 64),
+                            (optional, std::int64_t, index_topk, 2048),
+                            (optional, bool, indexer_rope_interleave, false))
 };
 
 template <>
 struct family_traits<deepseek_v32> : family_traits<deepseek_v3> {
   static constexpr std::string_view name = "deepseek_v32";
+  static constexpr std::array<std::string_view, 1> architectures = {"DeepseekV32ForCausalLM"};
+  static constexpr std::array<std::string_view, 1> model_types = {"deepseek_v32"};
   static constexpr std::string_view summary =
       "DeepSeek-V3 MLA + MoE with DeepSeek sparse attention: a lightning indexer (index_n_heads heads of "
       "index_head_dim, ReLU scores weighted per head) keeps the index_topk best keys per query once the "
       "context exceeds index_topk; the indexer has its own key cache and stays replicated under TP";
   using config = deepseek_v32_config;
-  using attention = surface::mla_attention<surface::dsa_indexer>;
-  using moe_layer = surface::decoder_layer<attention, surface::deepseek_moe_block>;
-  using dense_layer = surface::decoder_layer<attention, surface::dense_glu<>>;
+  using attention_kind = surface::mla_attention<surface::dsa_indexer>;
+  using moe_layer = surface::decoder_layer<attention_kind, surface::deepseek_moe_block>;
+  using dense_layer = surface::decoder_layer<attention_kind, surface::dense_glu<>>;
   using layers = surface::type_list<moe_layer, dense_layer>;
-  using primary_layer = moe_layer;
+  using sanitize = surface::type_list<families::sanitize::drop_layers_past_end, families::sanitize::fp8_dequant,
+                                      families::sanitize::stack_experts, families::sanitize::split_kv_b>;
 
   static void finalize(config&) {}
   static result<void> validate(const config& c, std::string_view file) {
@@ -43,15 +47,13 @@ struct family_traits<deepseek_v32> : family_traits<deepseek_v3> {
       if (auto r = detail::positive(file, k, v); !r) return r;
     return family_traits<deepseek_v3>::validate(c, file);
   }
+  // V3's attention plus the indexer's RoPE (rotate-half unless indexer_rope_interleave).
+  static attention_params attention(const config& c) {
+    attention_params a = family_traits<deepseek_v3>::attention(c);
+    a.index_rope = rope_params{.dims = c.qk_rope_head_dim, .base = c.rope_theta, .traditional = c.indexer_rope_interleave,
+                               .scaling = c.rope_scaling};
+    return a;
+  }
 };
 
 }  // namespace famx::families
-
-BOOST_HANA_ADAPT_STRUCT(famx::families::deepseek_v32_config, model_type, vocab_size, hidden_size,
-                        intermediate_size, moe_intermediate_size, num_hidden_layers, num_attention_heads,
-                        num_key_value_heads, n_shared_experts, n_routed_experts, routed_scaling_factor,
-                        kv_lora_rank, q_lora_rank, qk_rope_head_dim, v_head_dim, qk_nope_head_dim,
-                        topk_method, scoring_func, norm_topk_prob, n_group, topk_group,
-                        num_experts_per_tok, moe_layer_freq, first_k_dense_replace,
-                        max_position_embeddings, rms_norm_eps, rope_theta, rope_scaling, attention_bias,
-                        index_head_dim, index_n_heads, index_topk, indexer_rope_interleave);

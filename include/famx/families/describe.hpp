@@ -12,10 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/hana/accessors.hpp>
-#include <boost/hana/for_each.hpp>
-#include <boost/hana/fuse.hpp>
-
 #include "famx/families/family_traits.hpp"
 
 namespace famx::families {
@@ -25,6 +21,8 @@ struct layer_info {
   std::int64_t index = 0;
   std::string attention;  // "full_attention", "linear_attention", "mla"
   std::string mlp;        // "dense", "moe"
+  std::string attention_output;  // its row-parallel output projection: "self_attn.o_proj", "linear_attn.out_proj"
+  surface::kv_layout kv;         // what its KV cache holds
 };
 
 // One model as famx sees it after parsing and validating its config.
@@ -100,12 +98,12 @@ std::string value_text(const T& v) {
   else if constexpr (std::is_integral_v<T>) return std::to_string(v);
   else if constexpr (std::is_floating_point_v<T>) return json_text(v);
   else if constexpr (std::is_same_v<T, std::string>) return json_quote(v);
-  else if constexpr (std::is_same_v<T, rope_scaling>) {
+  else if constexpr (surface::config_struct<T>) {
     std::string s = "{";
-    boost::hana::for_each(boost::hana::accessors<rope_scaling>(), boost::hana::fuse([&](auto key, auto get) {
-      const auto& f = get(v);
-      if (f) s += (s.size() > 1 ? ", " : "") + json_quote(boost::hana::to<const char*>(key)) + ": " + value_text(*f);
-    }));
+    surface::for_each_field<T>([&](auto field) {
+      const auto& f = v.*(decltype(field)::member);
+      if (f) s += (s.size() > 1 ? ", " : "") + json_quote(decltype(field)::key.view()) + ": " + value_text(*f);
+    });
     return s + "}";
   } else if constexpr (requires { v.has_value(); }) return v ? value_text(*v) : "null";
   else {
@@ -124,17 +122,6 @@ std::optional<double> value_number(const T& v) {
   return std::nullopt;
 }
 
-template <class List>
-struct for_kind;
-template <class... L>
-struct for_kind<surface::type_list<L...>> {
-  // Calls f.template operator()<L_i>() for the i-th layer kind.
-  template <class F>
-  static void call(std::size_t i, F&& f) {
-    std::size_t j = 0;
-    (void)((j++ == i ? (f.template operator()<L>(), true) : false) || ...);
-  }
-};
 }  // namespace detail
 
 // The description of a validated, finalized config of Family.
@@ -148,27 +135,28 @@ model_description describe(const typename family_traits<Family>::config& c, std:
   d.architecture = std::move(architecture);
   d.strategy = std::string(traits::strategy);
   d.summary = std::string(traits::summary);
-  boost::hana::for_each(boost::hana::accessors<cfg_t>(), boost::hana::fuse([&](auto key, auto get) {
-    const std::string k = boost::hana::to<const char*>(key);
-    d.config.emplace_back(k, detail::value_text(get(c)));
-    if (auto n = detail::value_number(get(c))) d.numbers.emplace_back(k, *n);
-  }));
+  surface::for_each_field<cfg_t>([&](auto field) {
+    const std::string k(decltype(field)::key.view());
+    const auto& v = c.*(decltype(field)::member);
+    d.config.emplace_back(k, detail::value_text(v));
+    if (auto n = detail::value_number(v)) d.numbers.emplace_back(k, *n);
+  });
   d.tied = traits::tied(c);
   d.experts = traits::experts(c);
   d.experts_per_token = traits::experts_per_token(c);
   d.tp_divisors = traits::tp_divisors(c);
 
   auto sink = [&](surface::tensor_entry t) { d.tensors.push_back(std::move(t)); };
-  using namespace surface;
-  embedding<"embed_tokens", field<"vocab_size">, dims::hidden>::tensors(c, emit_at{"model", -1}, sink);
+  surface::embed_tokens::tensors(c, surface::emit_at{"model", -1}, sink);
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    detail::for_kind<typename traits::layers>::call(traits::layer_kind(c, i), [&]<class L>() {
-      d.layers.push_back({i, std::string(L::attention::kind), std::string(L::mlp::kind)});
+    for_layer<Family>(c, i, [&]<class L>() {
+      d.layers.push_back({i, std::string(L::attention::kind), std::string(L::mlp::kind),
+                          std::string(L::attention::output), L::attention::kv(c)});
       L::layer_tensors(c, static_cast<int>(i), sink);
     });
   }
-  rms_norm<"norm", dims::hidden>::tensors(c, emit_at{"model", -1}, sink);
-  if (!d.tied) linear<"lm_head", dims::hidden, field<"vocab_size">>::tensors(c, emit_at{"", -1}, sink);
+  surface::final_norm::tensors(c, surface::emit_at{"model", -1}, sink);
+  if (!d.tied) surface::lm_head::tensors(c, surface::emit_at{"", -1}, sink);
   return d;
 }
 

@@ -1,10 +1,24 @@
 #pragma once
 // family_traits<Family>: what famx knows about one HF model_type. The primary template is an error;
-// each family header specializes it (variants inherit a sibling and override what differs):
-//   name, strategy (Exo's sharding strategy), config (typed config.json, mlx-lm defaults),
-//   layers (the layer-kind surfaces), primary_layer, layer_kind(cfg, i), finalize(cfg),
-//   validate(cfg, file), experts(cfg) / experts_per_token(cfg), tied(cfg), tp_divisors(cfg).
+// each family header specializes it, and a variant inherits a sibling and overrides only what
+// differs (CuTe's mma_traits pattern). The members every family states:
+//
+//   name, architectures, model_types   its HF model_type, architectures[0] strings and the
+//                                      model_type strings that select it (aliases included)
+//   strategy, summary                  Exo's sharding strategy class; what is unusual about it
+//   config                             the typed config.json (FAMX_CONFIG_FIELDS, mlx-lm defaults)
+//   layers                             its layer-kind surfaces (surface::decoder_layer<Attention, Mlp>)
+//   layer_kind(c, i)                   which of `layers` decoder layer i is (read by for_layer only)
+//   validate(c, file), finalize(c)     semantic checks of a parsed config; mlx-lm's derived defaults
+//   tied(c)                            whether lm_head is embed_tokens
+//   experts(c), experts_per_token(c)   routed experts per MoE layer and per token (0: dense)
+//   tp_divisors(c)                     the config values a tensor-parallel degree must divide
+//   attention(c)                       RoPE variant, softmax scale, query scale (attention_params)
+//   routing(c)                         the MoE router (MoE families only)
+//   sanitize                           mlx-lm's sanitize steps for its checkpoints (families/sanitize.hpp)
 
+#include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,20 +27,52 @@
 #include <utility>
 #include <vector>
 
-#include <boost/hana/adapt_struct.hpp>
-
 #include "famx/core/error.hpp"
+#include "famx/core/routing_config.hpp"
+#include "famx/surface/config.hpp"
 #include "famx/surface/conformance.hpp"
 
 namespace famx::families {
 
 // The `rope_scaling` dict (also Ministral 3's `rope_parameters`); every key optional.
 struct rope_scaling {
-  std::optional<std::string> type, rope_type;
-  std::optional<double> factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow, mscale,
-      mscale_all_dim, rope_theta, llama_4_scaling_beta;
-  std::optional<std::int64_t> original_max_position_embeddings;
+  FAMX_CONFIG_FIELDS(rope_scaling,
+                     (optional, std::optional<std::string>, type, std::nullopt),
+                     (optional, std::optional<std::string>, rope_type, std::nullopt),
+                     (optional, std::optional<double>, factor, std::nullopt),
+                     (optional, std::optional<double>, low_freq_factor, std::nullopt),
+                     (optional, std::optional<double>, high_freq_factor, std::nullopt),
+                     (optional, std::optional<double>, beta_fast, std::nullopt),
+                     (optional, std::optional<double>, beta_slow, std::nullopt),
+                     (optional, std::optional<double>, mscale, std::nullopt),
+                     (optional, std::optional<double>, mscale_all_dim, std::nullopt),
+                     (optional, std::optional<double>, rope_theta, std::nullopt),
+                     (optional, std::optional<double>, llama_4_scaling_beta, std::nullopt),
+                     (optional, std::optional<std::int64_t>, original_max_position_embeddings, std::nullopt))
 };
+
+// The arguments of mlx-lm's initialize_rope for one attention: the rotated features per head, the
+// base, the pairing (traditional: x[2i] with x[2i+1]) and the scaling dict; `key` names that dict
+// in config.json for errors.
+struct rope_params {
+  std::int64_t dims = 0;
+  double base = 10000;
+  bool traditional = false;
+  std::optional<famx::families::rope_scaling> scaling{};
+  std::string key = "rope_scaling";
+};
+
+// How a family's attention treats positions and scores.
+struct attention_params {
+  rope_params rope;                      // the attention's RoPE (MLA: on qk_rope_head_dim)
+  double scale = 1;                      // softmax scale
+  double query_scale_beta = 0;           // Llama-4 query scale: q *= 1 + beta * ln(1 + floor(pos / orig))
+  std::int64_t query_scale_orig = 1;
+  std::optional<rope_params> index_rope{};  // the DeepSeek-V3.2 indexer's RoPE
+};
+
+// YaRN's magnitude correction: 1 for scale <= 1, else 0.1 * m * ln(scale) + 1.
+inline double yarn_get_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
 
 template <class Family>
 struct family_traits {
@@ -62,10 +108,39 @@ inline result<void> divides(std::string_view file, std::string_view nk, std::int
                      "a multiple of " + std::string(dk) + " = " + std::to_string(den));
   return {};
 }
+
+template <class List>
+struct for_kind;
+template <class... L>
+struct for_kind<surface::type_list<L...>> {
+  // Calls f.template operator()<L_i>() for the i-th layer kind; returns its result.
+  template <class F>
+  static decltype(auto) call(std::size_t i, F&& f) {
+    using R = decltype(f.template operator()<typename surface::detail::nth<0, surface::type_list<L...>>::type>());
+    if constexpr (std::is_void_v<R>) {
+      std::size_t j = 0;
+      (void)((j++ == i ? (f.template operator()<L>(), true) : false) || ...);
+    } else {
+      std::optional<R> r;
+      std::size_t j = 0;
+      (void)((j++ == i ? (r.emplace(f.template operator()<L>()), true) : false) || ...);
+      return std::move(*r);
+    }
+  }
+};
 }  // namespace detail
 
-}  // namespace famx::families
+// Whether Family has a MoE router: family_traits<Family>::routing(config) (dense families do not).
+template <class Family>
+concept has_router = requires(const typename family_traits<Family>::config& c) {
+  { family_traits<Family>::routing(c) } -> std::same_as<moe::routing_config>;
+};
 
-BOOST_HANA_ADAPT_STRUCT(famx::families::rope_scaling, type, rope_type, factor, low_freq_factor,
-                        high_freq_factor, beta_fast, beta_slow, mscale, mscale_all_dim, rope_theta,
-                        llama_4_scaling_beta, original_max_position_embeddings);
+// Calls f.template operator()<Layer>() with the layer-kind surface of decoder layer i of config c.
+template <class Family, class F>
+decltype(auto) for_layer(const typename family_traits<Family>::config& c, std::int64_t i, F&& f) {
+  using traits = family_traits<Family>;
+  return detail::for_kind<typename traits::layers>::call(traits::layer_kind(c, i), std::forward<F>(f));
+}
+
+}  // namespace famx::families

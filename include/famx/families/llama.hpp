@@ -3,6 +3,7 @@
 // RoPE scaling, embeddings tied by default (Llama 3.2 1B / 3B), biases when attention_bias / mlp_bias.
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,37 +11,37 @@
 #include <vector>
 
 #include "famx/families/family_traits.hpp"
+#include "famx/families/sanitize.hpp"
 
 namespace famx::families {
 
 // Family tag for HF model_type "llama".
 struct llama {};
 
+// An optional list of strings (a config field type).
+using string_list = std::optional<std::vector<std::string>>;
+
 // mlx-lm llama.ModelArgs: field names are the config.json keys; defaults are mlx-lm's.
 struct llama_config {
-  std::string model_type;
-  std::int64_t hidden_size = 0;
-  std::int64_t num_hidden_layers = 0;
-  std::int64_t intermediate_size = 0;
-  std::int64_t num_attention_heads = 0;
-  double rms_norm_eps = 0;
-  std::int64_t vocab_size = 0;
-  std::optional<std::int64_t> head_dim;                 // None -> hidden_size / num_attention_heads
-  std::optional<std::int64_t> max_position_embeddings;
-  std::optional<std::int64_t> num_key_value_heads;      // None -> num_attention_heads
-  bool attention_bias = false;
-  bool mlp_bias = false;
-  double rope_theta = 10000;
-  bool rope_traditional = false;
-  std::optional<famx::families::rope_scaling> rope_scaling;
-  bool tie_word_embeddings = true;
-  std::optional<std::vector<std::string>> layer_types;  // None -> all "full_attention"
-  std::optional<std::int64_t> sliding_window;
-
-  // Keys without a default in mlx-lm (a config missing one is rejected).
-  static constexpr std::array<std::string_view, 7> required = {
-      "model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
-      "rms_norm_eps", "vocab_size"};
+  FAMX_CONFIG_FIELDS(llama_config,
+                     (required, std::string, model_type),
+                     (required, std::int64_t, hidden_size),
+                     (required, std::int64_t, num_hidden_layers),
+                     (required, std::int64_t, intermediate_size),
+                     (required, std::int64_t, num_attention_heads),
+                     (required, double, rms_norm_eps),
+                     (required, std::int64_t, vocab_size),
+                     (optional, std::optional<std::int64_t>, head_dim, std::nullopt),  // None -> hidden / heads
+                     (optional, std::optional<std::int64_t>, max_position_embeddings, std::nullopt),
+                     (optional, std::optional<std::int64_t>, num_key_value_heads, std::nullopt),  // None -> heads
+                     (optional, bool, attention_bias, false),
+                     (optional, bool, mlp_bias, false),
+                     (optional, double, rope_theta, 10000),
+                     (optional, bool, rope_traditional, false),
+                     (optional, std::optional<famx::families::rope_scaling>, rope_scaling, std::nullopt),
+                     (optional, bool, tie_word_embeddings, true),
+                     (optional, string_list, layer_types, std::nullopt),  // None -> all "full_attention"
+                     (optional, std::optional<std::int64_t>, sliding_window, std::nullopt))
 };
 
 namespace detail {
@@ -70,11 +71,16 @@ result<void> validate_gqa(const Cfg& c, std::string_view file) {
   if (head_dim_given) return positive(file, "head_dim", value_or(c.head_dim, 0));
   return {};
 }
+
+// The softmax scale 1 / sqrt(head_dim).
+inline double inverse_sqrt(std::int64_t head_dim) { return 1.0 / std::sqrt(static_cast<double>(head_dim)); }
 }  // namespace detail
 
 template <>
 struct family_traits<llama> {
   static constexpr std::string_view name = "llama";
+  static constexpr std::array<std::string_view, 2> architectures = {"LlamaForCausalLM", "MistralForCausalLM"};
+  static constexpr std::array<std::string_view, 2> model_types = {"llama", "mistral"};
   static constexpr std::string_view strategy = "LlamaShardingStrategy";
   static constexpr std::string_view summary =
       "dense decoder, grouped-query attention, SwiGLU MLP; llama3 RoPE scaling (three frequency bands)";
@@ -83,7 +89,7 @@ struct family_traits<llama> {
                                        surface::dense_glu<surface::field<"intermediate_size">,
                                                           surface::flag<"mlp_bias">>>;
   using layers = surface::type_list<layer>;
-  using primary_layer = layer;
+  using sanitize = surface::type_list<>;
 
   // Index into `layers` of decoder layer i.
   template <class Cfg>
@@ -110,12 +116,12 @@ struct family_traits<llama> {
             {"num_key_value_heads", surface::field<"num_key_value_heads">::eval(c)},
             {"intermediate_size", c.intermediate_size}};
   }
+  // RoPE over the whole head (rope_traditional pairing, rope_scaling), scale head_dim^-1/2.
+  static attention_params attention(const config& c) {
+    const std::int64_t hd = c.head_dim.value_or(0);
+    return {.rope = {.dims = hd, .base = c.rope_theta, .traditional = c.rope_traditional, .scaling = c.rope_scaling},
+            .scale = detail::inverse_sqrt(hd)};
+  }
 };
 
 }  // namespace famx::families
-
-BOOST_HANA_ADAPT_STRUCT(famx::families::llama_config, model_type, hidden_size, num_hidden_layers,
-                        intermediate_size, num_attention_heads, rms_norm_eps, vocab_size, head_dim,
-                        max_position_embeddings, num_key_value_heads, attention_bias, mlp_bias,
-                        rope_theta, rope_traditional, rope_scaling, tie_word_embeddings, layer_types,
-                        sliding_window);

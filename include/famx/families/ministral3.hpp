@@ -12,36 +12,35 @@ struct ministral3 {};
 
 // mlx-lm ministral3.ModelArgs.
 struct ministral3_config {
-  std::string model_type;
-  std::int64_t hidden_size = 0;
-  std::int64_t num_hidden_layers = 0;
-  std::int64_t intermediate_size = 0;
-  std::int64_t num_attention_heads = 0;
-  double rms_norm_eps = 0;
-  std::int64_t vocab_size = 0;
-  std::optional<std::int64_t> head_dim;
-  std::optional<std::int64_t> max_position_embeddings;
-  std::optional<std::int64_t> num_key_value_heads;
-  std::optional<famx::families::rope_scaling> rope_parameters;
-  bool tie_word_embeddings = true;
-  std::optional<std::vector<std::string>> layer_types;
-  std::optional<std::int64_t> sliding_window;
-
-  static constexpr std::array<std::string_view, 7> required = {
-      "model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
-      "rms_norm_eps", "vocab_size"};
+  FAMX_CONFIG_FIELDS(ministral3_config,
+                     (required, std::string, model_type),
+                     (required, std::int64_t, hidden_size),
+                     (required, std::int64_t, num_hidden_layers),
+                     (required, std::int64_t, intermediate_size),
+                     (required, std::int64_t, num_attention_heads),
+                     (required, double, rms_norm_eps),
+                     (required, std::int64_t, vocab_size),
+                     (optional, std::optional<std::int64_t>, head_dim, std::nullopt),
+                     (optional, std::optional<std::int64_t>, max_position_embeddings, std::nullopt),
+                     (optional, std::optional<std::int64_t>, num_key_value_heads, std::nullopt),
+                     (optional, std::optional<famx::families::rope_scaling>, rope_parameters, std::nullopt),
+                     (optional, bool, tie_word_embeddings, true),
+                     (optional, string_list, layer_types, std::nullopt),
+                     (optional, std::optional<std::int64_t>, sliding_window, std::nullopt))
 };
 
 template <>
 struct family_traits<ministral3> : family_traits<llama> {
   static constexpr std::string_view name = "ministral3";
+  static constexpr std::array<std::string_view, 1> architectures = {"Ministral3ForCausalLM"};
+  static constexpr std::array<std::string_view, 1> model_types = {"ministral3"};
   static constexpr std::string_view summary =
       "dense decoder, GQA, SwiGLU MLP; YaRN RoPE from rope_parameters and a Llama-4 query scale "
       "1 + beta*ln(1 + floor(pos / original_max_position_embeddings)) applied after RoPE";
   using config = ministral3_config;
   using layer = surface::decoder_layer<surface::gqa_attention<>, surface::dense_glu<>>;
   using layers = surface::type_list<layer>;
-  using primary_layer = layer;
+  using sanitize = surface::type_list<families::sanitize::drop_activation_scale, families::sanitize::fp8_dequant>;
 
   static void finalize(config& c) {
     if (!c.num_key_value_heads) c.num_key_value_heads = c.num_attention_heads;
@@ -53,11 +52,18 @@ struct family_traits<ministral3> : family_traits<llama> {
                                "a rope_parameters object (mlx-lm dereferences it)");
     return detail::validate_gqa(c, file);
   }
+  // RoPE from rope_parameters (its rope_theta, default 10000) and the Llama-4 query scale.
+  static attention_params attention(const config& c) {
+    const auto& p = *c.rope_parameters;
+    const std::int64_t hd = c.head_dim.value_or(0);
+    attention_params a{.rope = {.dims = hd, .base = p.rope_theta.value_or(10000), .scaling = c.rope_parameters, .key = "rope_parameters"},
+                       .scale = detail::inverse_sqrt(hd)};
+    if (p.llama_4_scaling_beta) {
+      a.query_scale_beta = *p.llama_4_scaling_beta;
+      a.query_scale_orig = p.original_max_position_embeddings.value_or(1);
+    }
+    return a;
+  }
 };
 
 }  // namespace famx::families
-
-BOOST_HANA_ADAPT_STRUCT(famx::families::ministral3_config, model_type, hidden_size, num_hidden_layers,
-                        intermediate_size, num_attention_heads, rms_norm_eps, vocab_size, head_dim,
-                        max_position_embeddings, num_key_value_heads, rope_parameters,
-                        tie_word_embeddings, layer_types, sliding_window);

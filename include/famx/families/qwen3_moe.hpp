@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "famx/core/routing_config.hpp"
 #include "famx/families/qwen3.hpp"
 
 namespace famx::families {
@@ -12,33 +13,15 @@ namespace famx::families {
 // Family tag for HF model_type "qwen3_moe".
 struct qwen3_moe {};
 
-// mlx-lm qwen3_moe.ModelArgs.
-struct qwen3_moe_config {
-  std::string model_type;
-  std::int64_t hidden_size = 0;
-  std::int64_t num_hidden_layers = 0;
-  std::int64_t intermediate_size = 0;
-  std::int64_t num_attention_heads = 0;
-  std::int64_t num_experts = 0;
-  std::int64_t num_experts_per_tok = 0;
-  std::int64_t decoder_sparse_step = 0;
-  std::vector<std::int64_t> mlp_only_layers;
-  std::int64_t moe_intermediate_size = 0;
-  double rms_norm_eps = 0;
-  std::int64_t vocab_size = 0;
-  std::int64_t num_key_value_heads = 0;
-  std::int64_t head_dim = 0;
-  double rope_theta = 0;
-  bool tie_word_embeddings = false;
-  std::int64_t max_position_embeddings = 0;
-  bool norm_topk_prob = false;
-  std::optional<famx::families::rope_scaling> rope_scaling;  // accepted, unused by mlx-lm
-
-  static constexpr std::array<std::string_view, 18> required = {
-      "model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
-      "num_experts", "num_experts_per_tok", "decoder_sparse_step", "mlp_only_layers",
-      "moe_intermediate_size", "rms_norm_eps", "vocab_size", "num_key_value_heads", "head_dim",
-      "rope_theta", "tie_word_embeddings", "max_position_embeddings", "norm_topk_prob"};
+// mlx-lm qwen3_moe.ModelArgs: Qwen3's fields plus the experts' (rope_scaling accepted, unused).
+struct qwen3_moe_config : qwen3_config {
+  FAMX_CONFIG_FIELDS_EXTEND(qwen3_moe_config, qwen3_config,
+                            (required, std::int64_t, num_experts),
+                            (required, std::int64_t, num_experts_per_tok),
+                            (required, std::int64_t, decoder_sparse_step),
+                            (required, std::vector<std::int64_t>, mlp_only_layers),
+                            (required, std::int64_t, moe_intermediate_size),
+                            (required, bool, norm_topk_prob))
 };
 
 namespace detail {
@@ -72,16 +55,17 @@ result<void> validate_qwen_moe(const Cfg& c, std::string_view file) {
 template <>
 struct family_traits<qwen3_moe> : family_traits<qwen3> {
   static constexpr std::string_view name = "qwen3_moe";
+  static constexpr std::array<std::string_view, 1> architectures = {"Qwen3MoeForCausalLM"};
+  static constexpr std::array<std::string_view, 1> model_types = {"qwen3_moe"};
   static constexpr std::string_view summary =
       "sparse MoE decoder: Qwen3 attention (q_norm, k_norm); softmax router `gate` (8-bit when converted) "
       "choosing num_experts_per_tok of num_experts routed experts, selection on bf16 probabilities; "
       "no shared expert; rope_scaling ignored by mlx-lm";
   using config = qwen3_moe_config;
-  using attention = surface::gqa_attention<surface::never, surface::never, surface::always>;
-  using moe_layer = surface::decoder_layer<attention, surface::qwen_moe_block>;
-  using dense_layer = surface::decoder_layer<attention, surface::dense_glu<>>;
+  using moe_layer = surface::decoder_layer<attention_kind, surface::qwen_moe_block>;
+  using dense_layer = surface::decoder_layer<attention_kind, surface::dense_glu<>>;
   using layers = surface::type_list<moe_layer, dense_layer>;
-  using primary_layer = moe_layer;
+  using sanitize = surface::type_list<families::sanitize::stack_experts>;
 
   template <class Cfg>
   static std::size_t layer_kind(const Cfg& c, std::int64_t i) { return detail::qwen_is_moe(c, i) ? 0 : 1; }
@@ -100,12 +84,16 @@ struct family_traits<qwen3_moe> : family_traits<qwen3> {
             {"num_key_value_heads", c.num_key_value_heads},
             {"moe_intermediate_size", c.moe_intermediate_size}};
   }
+  // mlx-lm ignores rope_scaling for Qwen3-MoE.
+  static attention_params attention(const config& c) {
+    return {.rope = {.dims = c.head_dim, .base = c.rope_theta}, .scale = detail::inverse_sqrt(c.head_dim)};
+  }
+  // Softmax over num_experts, top num_experts_per_tok, optional renormalization.
+  template <class Cfg>
+  static moe::routing_config routing(const Cfg& c) {
+    return {moe::scoring::softmax, static_cast<std::size_t>(c.num_experts),
+            static_cast<std::size_t>(c.num_experts_per_tok), c.norm_topk_prob};
+  }
 };
 
 }  // namespace famx::families
-
-BOOST_HANA_ADAPT_STRUCT(famx::families::qwen3_moe_config, model_type, hidden_size, num_hidden_layers,
-                        intermediate_size, num_attention_heads, num_experts, num_experts_per_tok,
-                        decoder_sparse_step, mlp_only_layers, moe_intermediate_size, rms_norm_eps,
-                        vocab_size, num_key_value_heads, head_dim, rope_theta, tie_word_embeddings,
-                        max_position_embeddings, norm_topk_prob, rope_scaling);

@@ -11,49 +11,28 @@ namespace famx::families {
 // Family tag for HF model_type "qwen3_next".
 struct qwen3_next {};
 
-// mlx-lm qwen3_next.ModelArgs.
-struct qwen3_next_config {
-  std::string model_type;
-  std::int64_t hidden_size = 0;
-  std::int64_t num_hidden_layers = 0;
-  std::int64_t intermediate_size = 0;
-  std::int64_t num_attention_heads = 0;
-  std::int64_t linear_num_value_heads = 0;
-  std::int64_t linear_num_key_heads = 0;
-  std::int64_t linear_key_head_dim = 0;
-  std::int64_t linear_value_head_dim = 0;
-  std::int64_t linear_conv_kernel_dim = 0;
-  std::int64_t num_experts = 0;
-  std::int64_t num_experts_per_tok = 0;
-  std::int64_t decoder_sparse_step = 0;
-  std::int64_t shared_expert_intermediate_size = 0;
-  std::vector<std::int64_t> mlp_only_layers;
-  std::int64_t moe_intermediate_size = 0;
-  double rms_norm_eps = 0;
-  std::int64_t vocab_size = 0;
-  std::int64_t num_key_value_heads = 0;
-  double rope_theta = 0;
-  double partial_rotary_factor = 0;
-  std::int64_t max_position_embeddings = 0;
-  std::int64_t head_dim = 0;
-  bool norm_topk_prob = false;
-  bool tie_word_embeddings = false;
-  bool attention_bias = false;
-  std::optional<famx::families::rope_scaling> rope_scaling;
-  std::int64_t full_attention_interval = 4;
-
-  static constexpr std::array<std::string_view, 23> required = {
-      "model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
-      "linear_num_value_heads", "linear_num_key_heads", "linear_key_head_dim", "linear_value_head_dim",
-      "linear_conv_kernel_dim", "num_experts", "num_experts_per_tok", "decoder_sparse_step",
-      "shared_expert_intermediate_size", "mlp_only_layers", "moe_intermediate_size", "rms_norm_eps",
-      "vocab_size", "num_key_value_heads", "rope_theta", "partial_rotary_factor",
-      "max_position_embeddings", "head_dim"};
+// mlx-lm qwen3_next.ModelArgs: Qwen3-MoE's fields plus linear attention, the shared expert and
+// partial rotary; norm_topk_prob and tie_word_embeddings default to false.
+struct qwen3_next_config : qwen3_moe_config {
+  FAMX_CONFIG_FIELDS_EXTEND(qwen3_next_config, qwen3_moe_config,
+                            (required, std::int64_t, linear_num_value_heads),
+                            (required, std::int64_t, linear_num_key_heads),
+                            (required, std::int64_t, linear_key_head_dim),
+                            (required, std::int64_t, linear_value_head_dim),
+                            (required, std::int64_t, linear_conv_kernel_dim),
+                            (required, std::int64_t, shared_expert_intermediate_size),
+                            (required, double, partial_rotary_factor),
+                            (optional, bool, attention_bias, false),
+                            (optional, std::int64_t, full_attention_interval, 4),
+                            (default, norm_topk_prob, false),
+                            (default, tie_word_embeddings, false))
 };
 
 template <>
 struct family_traits<qwen3_next> : family_traits<qwen3_moe> {
   static constexpr std::string_view name = "qwen3_next";
+  static constexpr std::array<std::string_view, 1> architectures = {"Qwen3NextForCausalLM"};
+  static constexpr std::array<std::string_view, 1> model_types = {"qwen3_next"};
   static constexpr std::string_view summary =
       "hybrid decoder: 3 of every full_attention_interval layers are gated DeltaNet linear attention "
       "(fixed-size recurrent state, depthwise conv1d), the rest gated full attention (sigmoid output gate, "
@@ -64,7 +43,8 @@ struct family_traits<qwen3_next> : family_traits<qwen3_moe> {
   using linear_dense = surface::decoder_layer<surface::gated_delta_net, surface::dense_glu<>>;
   using full_dense = surface::decoder_layer<surface::gated_attention, surface::dense_glu<>>;
   using layers = surface::type_list<linear_moe, full_moe, linear_dense, full_dense>;
-  using primary_layer = full_moe;
+  using sanitize = surface::type_list<families::sanitize::drop_mtp_keys, families::sanitize::stack_experts,
+                                      families::sanitize::conv_moveaxis, families::sanitize::norm_shift>;
 
   template <class Cfg>
   static std::size_t layer_kind(const Cfg& c, std::int64_t i) {
@@ -99,15 +79,11 @@ struct family_traits<qwen3_next> : family_traits<qwen3_moe> {
             {"moe_intermediate_size", c.moe_intermediate_size},
             {"shared_expert_intermediate_size", c.shared_expert_intermediate_size}};
   }
+  // Partial rotary: the first head_dim * partial_rotary_factor features rotate, with rope_scaling.
+  static attention_params attention(const config& c) {
+    const auto dims = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * c.partial_rotary_factor);
+    return {.rope = {.dims = dims, .base = c.rope_theta, .scaling = c.rope_scaling}, .scale = detail::inverse_sqrt(c.head_dim)};
+  }
 };
 
 }  // namespace famx::families
-
-BOOST_HANA_ADAPT_STRUCT(famx::families::qwen3_next_config, model_type, hidden_size, num_hidden_layers,
-                        intermediate_size, num_attention_heads, linear_num_value_heads,
-                        linear_num_key_heads, linear_key_head_dim, linear_value_head_dim,
-                        linear_conv_kernel_dim, num_experts, num_experts_per_tok, decoder_sparse_step,
-                        shared_expert_intermediate_size, mlp_only_layers, moe_intermediate_size,
-                        rms_norm_eps, vocab_size, num_key_value_heads, rope_theta, partial_rotary_factor,
-                        max_position_embeddings, head_dim, norm_topk_prob, tie_word_embeddings,
-                        attention_bias, rope_scaling, full_attention_interval);

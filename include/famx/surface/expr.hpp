@@ -1,17 +1,14 @@
 #pragma once
 // Dimension expressions over config fields, by their HF key: field<"hidden_size">,
 // mul<field<"num_attention_heads">, field<"head_dim">>, add<...>, lit<N>. Each expression evaluates against a
-// family's typed config (a Hana Struct) and prints itself ("num_attention_heads*head_dim").
+// family's typed config (a FAMX_CONFIG_FIELDS struct) and prints itself ("num_attention_heads*head_dim").
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <type_traits>
 
-#include <boost/hana/at_key.hpp>
-#include <boost/hana/contains.hpp>
-#include <boost/hana/keys.hpp>
-
+#include "famx/surface/config.hpp"
 #include "famx/surface/fixed_string.hpp"
 
 namespace famx::surface {
@@ -25,18 +22,12 @@ constexpr std::int64_t as_int(const T& v) {
 }
 }  // namespace detail
 
-// True when config type Cfg has a field keyed Key.
-template <class Cfg, fixed_string Key>
-constexpr bool has_field = decltype(boost::hana::contains(boost::hana::keys(std::declval<Cfg>()),
-                                                          hstr<Key>))::value;
-
 // The integer value of config field Key (booleans as 0/1, optionals must be set).
 template <fixed_string Key>
 struct field {
   template <class Cfg>
   static constexpr std::int64_t eval(const Cfg& c) {
-    static_assert(has_field<Cfg, Key>, "a surface expression names a config field this family's config lacks");
-    return detail::as_int(boost::hana::at_key(c, hstr<Key>));
+    return detail::as_int(field_value<Key>(c));
   }
   static std::string text() { return std::string(Key.view()); }
   static constexpr int precedence = 3;
@@ -88,7 +79,7 @@ struct flag {
 template <fixed_string Key>
 struct is_null {
   template <class Cfg>
-  static constexpr bool eval(const Cfg& c) { return !boost::hana::at_key(c, hstr<Key>).has_value(); }
+  static constexpr bool eval(const Cfg& c) { return !field_value<Key>(c).has_value(); }
   static std::string text() { return std::string(Key.view()) + " is null"; }
 };
 // Negation of a condition.

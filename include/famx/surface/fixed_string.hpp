@@ -1,13 +1,10 @@
 #pragma once
 // fixed_string<N>: a C++20 string usable as a non-type template parameter (module names, config
-// keys), with compile-time concatenation and hstr<S>, the same string as a Boost.Hana string.
+// keys), with compile-time concatenation.
 
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
-#include <utility>
-
-#include <boost/hana/string.hpp>
 
 namespace famx::surface {
 
@@ -44,16 +41,5 @@ constexpr auto join_path() {
   if constexpr (A.size() == 0) return B;
   else return A + fixed_string(".") + B;
 }
-
-namespace detail {
-template <fixed_string S, std::size_t... I>
-constexpr auto to_hana(std::index_sequence<I...>) {
-  return boost::hana::string_c<S.v[I]...>;
-}
-}  // namespace detail
-
-// The same string as a boost::hana::string (a hana::map / hana::Struct key).
-template <fixed_string S>
-constexpr auto hstr = detail::to_hana<S>(std::make_index_sequence<S.size()>{});
 
 }  // namespace famx::surface

@@ -11,12 +11,6 @@
 namespace famx::surface {
 
 namespace detail {
-template <class A, class B>
-struct concat_lists;
-template <class... A, class... B>
-struct concat_lists<type_list<A...>, type_list<B...>> {
-  using type = type_list<A..., B...>;
-};
 // Index of the first path of List that surface Node lacks (List::size when none).
 template <class Node, class List>
 struct first_absent;
@@ -67,7 +61,7 @@ struct decoder_layer
   static std::string kind() { return std::string(Attention::kind) + "/" + std::string(Mlp::kind); }
   // Every module Exo's tensor-parallel strategy shards in this layer (attention, then MLP).
   using tp_touches =
-      typename detail::concat_lists<typename Attention::tp_touches, typename Mlp::tp_touches>::type;
+      typename detail::concat<typename Attention::tp_touches, typename Mlp::tp_touches>::type;
   // Attributes the strategy rewrites (head counts), which an engine's layer must expose.
   using tp_attributes = typename Attention::tp_attributes;
 
@@ -81,5 +75,11 @@ struct decoder_layer
         c, emit_at{"model.layers." + std::to_string(i), i}, sink);
   }
 };
+
+// The model-level modules of a causal LM around the decoder layers: `model.embed_tokens`,
+// `model.norm` and `lm_head` (absent when the family ties it to embed_tokens).
+using embed_tokens = embedding<"embed_tokens", field<"vocab_size">, dims::hidden>;  // under "model"
+using final_norm = rms_norm<"norm", dims::hidden>;                                  // under "model"
+using lm_head = linear<"lm_head", dims::hidden, field<"vocab_size">>;               // at the root
 
 }  // namespace famx::surface

@@ -18,6 +18,22 @@ struct type_list {
   static constexpr std::size_t size = sizeof...(T);
 };
 
+namespace detail {
+// The concatenation of type lists.
+template <class... L>
+struct concat;
+template <>
+struct concat<> {
+  using type = type_list<>;
+};
+template <class... A>
+struct concat<type_list<A...>> {
+  using type = type_list<A...>;
+};
+template <class... A, class... B, class... Rest>
+struct concat<type_list<A...>, type_list<B...>, Rest...> : concat<type_list<A..., B...>, Rest...> {};
+}  // namespace detail
+
 // Where a node emits: the dotted prefix of its parent module and the decoder layer index.
 struct emit_at {
   std::string prefix;
