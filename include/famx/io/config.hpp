@@ -4,9 +4,10 @@
 //      required key or a wrong JSON type is an error naming file and key);
 //   2. validate: the family's semantic checks (heads dividing hidden, num_experts_per_tok <=
 //      experts, n_group dividing experts, ...), then finalize (mlx-lm's derived defaults).
-// load_model_config identifies the family (registry) and returns its model_description and the
-// MLX `quantization` dict.
+// load_model_config identifies the family (a families::family_list, by default famx's builtin
+// families) and returns its typed config, its model_description and the MLX `quantization` dict.
 
+#include <any>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -31,7 +32,7 @@ result<typename families::family_traits<Family>::config> parse_config(simdjson::
   typename traits::config c{};
   if constexpr (requires { c.tie_word_embeddings; })
     if (!prefix.empty()) c.tie_word_embeddings = false;
-  if (auto r = detail::read_members(obj, c, prefix, file, traits::config::required); !r) return r.err();
+  if (auto r = detail::read_members(obj, c, prefix, file); !r) return r.err();
   if (auto r = traits::validate(c, file); !r) return prefix.empty() ? r.err() : r.err().in(prefix);
   traits::finalize(c);
   return c;
@@ -40,15 +41,23 @@ result<typename families::family_traits<Family>::config> parse_config(simdjson::
 // A config.json identified, parsed and validated.
 struct loaded_model {
   std::string file;
-  families::family_id family{};
+  std::size_t family = 0;  // index of its family in the family_list it was loaded with
+  std::any config;         // that family's typed config (family_traits<F>::config), validated and finalized
   families::model_description description;
   std::optional<quantization_config> quantization;  // the MLX `quantization` dict, when present
   std::string source_quantization;                  // a non-MLX quantization_config's quant_method ("fp8")
   std::string wrapper;  // "mistral3" when the text model sits in text_config (weights under language_model.)
 };
 
-// Parses config.json text; `file` names it in errors.
-inline result<loaded_model> parse_model_config(std::string_view json, std::string file) {
+// The typed config of m, loaded as family Family (nullptr when m holds another family's config).
+template <class Family>
+const typename families::family_traits<Family>::config* typed_config(const loaded_model& m) noexcept {
+  return std::any_cast<typename families::family_traits<Family>::config>(&m.config);
+}
+
+// Parses config.json text as one of Families; `file` names it in errors.
+template <class Families = families::builtin>
+result<loaded_model> parse_model_config(std::string_view json, std::string file) {
   namespace od = simdjson::ondemand;
   const simdjson::padded_string padded(json);
   od::parser parser;
@@ -80,31 +89,35 @@ inline result<loaded_model> parse_model_config(std::string_view json, std::strin
   const std::string arch = architectures && !architectures->empty() ? architectures->front() : "";
   od::object text;
   std::string prefix;
-  if (model_type == "mistral3" || arch == "Mistral3ForConditionalGeneration") {
-    // mlx-lm's mistral3 wrapper: ministral3 when text_config.model_type says so, else llama.
-    prefix = "text_config";
-    m.wrapper = "mistral3";
+  std::optional<std::string> inner;
+  if (const families::wrapper* w = families::find_wrapper(model_type.value_or(""), arch)) {
+    // A wrapper (mlx-lm's mistral3): the text model's config is inside it.
+    prefix = std::string(w->config_key);
+    m.wrapper = std::string(w->model_type);
     const auto ec = root.find_field_unordered(prefix).get(v);
     if (ec == simdjson::NO_SUCH_FIELD)
-      return error(errc::missing, prefix, "no such key", "the text model's config (mistral3 wraps it)", file);
+      return error(errc::missing, prefix, "no such key", "the text model's config (" + m.wrapper + " wraps it)", file);
     if (ec) return detail::json_error(ec, file, prefix);
     if (v.get_object().get(text)) return error(errc::wrong_type, prefix, detail::found_text(v), "an object", file);
-    std::optional<std::string> inner;
     if (auto ec2 = text.find_field_unordered("model_type").get(v); ec2 != simdjson::NO_SUCH_FIELD) {
       if (ec2) return detail::json_error(ec2, file, prefix + ".model_type");
       if (auto r = read_json(v, inner, prefix + ".model_type", file); !r) return r.err();
     }
-    m.family = inner == "ministral3" ? families::family_id::ministral3 : families::family_id::llama;
+    auto family = Families::find("", inner == w->inner_model_type ? w->inner_model_type : w->default_family, file);
+    if (!family) return family.err();
+    m.family = *family;
   } else {
-    auto family = families::find_family(arch, model_type.value_or(""), file);
+    auto family = Families::find(arch, model_type.value_or(""), file);
     if (!family) return family.err();
     m.family = *family;
   }
 
-  auto described = families::visit_family(m.family, [&]<class F>() -> result<families::model_description> {
+  auto described = Families::visit(m.family, [&]<class F>() -> result<families::model_description> {
     auto c = parse_config<F>(prefix.empty() ? root : text, file, prefix);
     if (!c) return c.err();
-    return families::describe<F>(*c, arch);
+    auto d = families::describe<F>(*c, arch);
+    m.config = std::move(*c);
+    return d;
   });
   if (!described) return described.err();
   m.description = std::move(*described);
@@ -123,13 +136,14 @@ inline result<loaded_model> parse_model_config(std::string_view json, std::strin
 }
 
 // Reads a config.json file, or `dir/config.json` when given a checkpoint directory.
-inline result<loaded_model> load_model_config(const std::filesystem::path& p) {
+template <class Families = families::builtin>
+result<loaded_model> load_model_config(const std::filesystem::path& p) {
   const std::filesystem::path file = std::filesystem::is_directory(p) ? p / "config.json" : p;
   simdjson::padded_string text;
   if (auto ec = simdjson::padded_string::load(file.string()).get(text))
     return error(errc::io, "", std::string("cannot read the file (") + simdjson::error_message(ec) + ")",
                  "a readable config.json", file.string());
-  return parse_model_config(std::string_view(text.data(), text.size()), file.string());
+  return parse_model_config<Families>(std::string_view(text.data(), text.size()), file.string());
 }
 
 }  // namespace famx::io

@@ -1,9 +1,9 @@
 #pragma once
 // Reading simdjson On Demand values into typed fields: integers, floats, booleans, strings,
-// std::optional (JSON null), std::vector (arrays) and Hana Structs (objects, one key per member,
-// found with find_field_unordered). A mismatch is a famx::error naming file, key, found and expected.
+// std::optional (JSON null), std::vector (arrays) and config structs (FAMX_CONFIG_FIELDS: objects, one
+// key per field, found with find_field_unordered). A mismatch is a famx::error naming file, key,
+// found and expected.
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,13 +11,10 @@
 #include <type_traits>
 #include <vector>
 
-#include <boost/hana/accessors.hpp>
-#include <boost/hana/for_each.hpp>
-#include <boost/hana/fuse.hpp>
-#include <boost/hana/string.hpp>
 #include <simdjson.h>
 
 #include "famx/core/error.hpp"
+#include "famx/surface/config.hpp"
 
 namespace famx::io {
 
@@ -62,32 +59,31 @@ template <class T>
 result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& key, std::string_view file);
 
 namespace detail {
-// Reads every member of Hana Struct S from object o; members listed in `required` must be present.
-template <class S, class Required>
-result<void> read_members(od::object o, S& out, const std::string& prefix, std::string_view file,
-                          const Required& required) {
+// Reads every field of config struct S from object o; a required field must be present.
+template <surface::config_struct S>
+result<void> read_members(od::object o, S& out, const std::string& prefix, std::string_view file) {
   result<void> res;
-  boost::hana::for_each(boost::hana::accessors<S>(), boost::hana::fuse([&](auto name, auto get) {
+  surface::for_each_field<S>([&](auto field) {
+    using F = decltype(field);
     if (!res) return;
-    const std::string_view n = boost::hana::to<const char*>(name);
+    const std::string_view n = F::key.view();
     const std::string key = prefix.empty() ? std::string(n) : prefix + "." + std::string(n);
     od::value v;
     const auto ec = o.find_field_unordered(n).get(v);
     if (ec == simdjson::NO_SUCH_FIELD) {
-      for (std::string_view r : required)
-        if (r == n)
-          res = error(errc::missing, key, "no such key",
-                      "a required key holding " + expected_text<std::remove_cvref_t<decltype(get(out))>>() +
-                          " (mlx-lm's ModelArgs has no default for it)",
-                      std::string(file));
+      if (F::required)
+        res = error(errc::missing, key, "no such key",
+                    "a required key holding " + expected_text<surface::field_type<S, F>>() +
+                        " (mlx-lm's ModelArgs has no default for it)",
+                    std::string(file));
       return;
     }
     if (ec) {
       res = json_error(ec, file, key);
       return;
     }
-    res = read_json(v, get(out), key, file);
-  }));
+    res = read_json(v, out.*(F::member), key, file);
+  });
   return res;
 }
 }  // namespace detail
@@ -145,10 +141,10 @@ result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& k
       out.push_back(std::move(x));
     }
     return {};
-  } else {  // a Hana Struct read from a JSON object; all members optional
+  } else {  // a config struct read from a JSON object
     od::object o;
     if (v.get_object().get(o)) return mismatch();
-    return detail::read_members(o, out, key, file, std::array<std::string_view, 0>{});
+    return detail::read_members(o, out, key, file);
   }
 }
 

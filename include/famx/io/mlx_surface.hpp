@@ -1,8 +1,8 @@
 #pragma once
-// The tensors an MLX checkpoint of a model holds: the family surface as mlx-lm keeps it after
-// sanitize() (DeepSeek's kv_b_proj split per head into embed_q / unembed_out), and for each tensor
-// the file tensors that store it (a float tensor, or the packed weight + scales + biases triplet of
-// an affine format), with the format chosen by mlx-lm's load rule (spec 5.6).
+// The tensors an MLX checkpoint of a model holds (the family surface, which names the modules as
+// mlx-lm holds them after sanitize), under the weight prefix of a wrapper, and for each tensor the
+// file tensors that store it (a float tensor, or the packed weight + scales + biases triplet of an
+// affine format), with the format chosen by mlx-lm's load rule (spec 5.6).
 
 #include <charconv>
 #include <cstdint>
@@ -12,13 +12,15 @@
 #include <vector>
 
 #include "famx/families/describe.hpp"
+#include "famx/families/registry.hpp"
 #include "famx/io/quantization.hpp"
 
 namespace famx::io {
 
-// Where a checkpoint's tensor names start: "" or "language_model." (a mistral3 wrapper).
+// Where a checkpoint's tensor names start: "" or the wrapper's prefix ("language_model." in mistral3).
 inline std::string weight_prefix(std::string_view wrapper) {
-  return wrapper == "mistral3" ? "language_model." : "";
+  const families::wrapper* w = wrapper.empty() ? nullptr : families::find_wrapper(wrapper, {});
+  return w ? std::string(w->weight_prefix) : "";
 }
 
 // The decoder layer index of `model.layers.<i>.*` after `prefix`, or nullopt.
@@ -33,35 +35,14 @@ inline std::optional<std::int64_t> layer_of(std::string_view name, std::string_v
   return i;
 }
 
-// The tensors mlx-lm holds for model d after sanitize(), in checkpoint order, names and module
-// paths prefixed with `prefix`: d's table with every `self_attn.kv_b_proj.weight` replaced by
-// `embed_q.weight [H, kv_lora, nope]` and `unembed_out.weight [H, v_head, kv_lora]`.
+// The tensors mlx-lm holds for model d, in checkpoint order, names and module paths prefixed with
+// `prefix`.
 inline std::vector<surface::tensor_entry> mlx_tensors(const families::model_description& d,
                                                       std::string_view prefix = {}) {
-  std::vector<surface::tensor_entry> out;
-  out.reserve(d.tensors.size() + d.layers.size());
-  const std::string p(prefix);
-  for (surface::tensor_entry t : d.tensors) {
-    t.name = p + t.name;
-    t.module = p + t.module;
-    constexpr std::string_view kv_b = "kv_b_proj.weight";
-    if (!t.name.ends_with(kv_b)) {
-      out.push_back(std::move(t));
-      continue;
-    }
-    const std::string attn = t.name.substr(0, t.name.size() - kv_b.size());
-    const std::int64_t h = d.dim("num_attention_heads"), lora = d.dim("kv_lora_rank");
-    auto multi = [&](std::string name, std::int64_t rows, std::int64_t cols, std::string text) {
-      surface::tensor_entry m = t;
-      m.module = attn + name;
-      m.name = m.module + ".weight";
-      m.dims = {h, rows, cols};
-      m.dims_text = std::move(text);
-      m.kind = surface::module_kind::multi_linear;
-      out.push_back(std::move(m));
-    };
-    multi("embed_q", lora, d.dim("qk_nope_head_dim"), "[num_attention_heads, kv_lora_rank, qk_nope_head_dim]");
-    multi("unembed_out", d.dim("v_head_dim"), lora, "[num_attention_heads, v_head_dim, kv_lora_rank]");
+  std::vector<surface::tensor_entry> out = d.tensors;
+  for (surface::tensor_entry& t : out) {
+    t.name.insert(0, prefix);
+    t.module.insert(0, prefix);
   }
   return out;
 }

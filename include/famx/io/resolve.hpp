@@ -14,11 +14,13 @@
 
 namespace famx::io {
 
-// The loaded model `target` names; `card_out` receives its card, when it has one (also on errors).
-inline result<loaded_model> resolve_model(std::string_view target, const model_card** card_out = nullptr) {
+// The loaded model `target` names (a family of Families); `card_out` receives its card, when it has
+// one (also on errors).
+template <class Families = families::builtin>
+result<loaded_model> resolve_model(std::string_view target, const model_card** card_out = nullptr) {
   if (card_out) *card_out = nullptr;
   std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(target), ec)) return load_model_config(std::filesystem::path(target));
+  if (std::filesystem::exists(std::filesystem::path(target), ec)) return load_model_config<Families>(std::filesystem::path(target));
   const model_card* card = find_card(target);
   if (card_out) *card_out = card;
   const builtin_model* b = find_builtin(card ? card->builtin : target);
@@ -27,7 +29,7 @@ inline result<loaded_model> resolve_model(std::string_view target, const model_c
                  card ? "a bundled card without built-in architecture figures" : "no file, bundled card or built-in model",
                  card ? "a config.json for it (pass its path instead of the id)"
                       : "a model id from `famx cards`, a built-in key, a config.json or a checkpoint directory");
-  auto m = parse_model_config(b->config_json, "built-in:" + std::string(b->key));
+  auto m = parse_model_config<Families>(b->config_json, "built-in:" + std::string(b->key));
   if (!m) return m.err();
   if (!m->quantization && card && card_bits(*card)) m->quantization = convert_quantization(card_bits(*card));
   return m;

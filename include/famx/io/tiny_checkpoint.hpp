@@ -179,11 +179,12 @@ inline std::uint64_t shard_limit(const std::vector<std::uint64_t>& sizes, int n)
 }  // namespace detail
 
 // Writes a checkpoint of the model `config_json` describes (a config.json without quantization
-// key) into `dir`, with the tiny checkpoints' deterministic values: config.json and
-// model.safetensors, or model-0000k-of-0000n.safetensors + index. Returns the files written.
-inline result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view config_json,
-                                                                  const std::filesystem::path& dir,
-                                                                  const tiny_options& opt = {}) {
+// key, of a family of Families) into `dir`, with the tiny checkpoints' deterministic values:
+// config.json and model.safetensors, or model-0000k-of-0000n.safetensors + index. Returns the
+// files written.
+template <class Families = families::builtin>
+result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view config_json, const std::filesystem::path& dir,
+                                                           const tiny_options& opt = {}) {
   if (opt.shards < 1) return error(errc::invalid_value, "shards", std::to_string(opt.shards), "at least 1");
   std::optional<quant::affine_format> fmt;
   if (opt.bits != 0) {
@@ -194,7 +195,7 @@ inline result<std::vector<std::filesystem::path>> make_checkpoint(std::string_vi
   std::filesystem::create_directories(dir, ec);
   if (ec) return error(errc::io, "", "a directory that cannot be created (" + ec.message() + ")", "a writable directory", dir.string());
 
-  auto parsed = parse_model_config(config_json, "config_json");
+  auto parsed = parse_model_config<Families>(config_json, "config_json");
   if (!parsed) return parsed.err();
   const families::model_description& d = parsed->description;
   std::string json(config_json);
@@ -202,7 +203,7 @@ inline result<std::vector<std::filesystem::path>> make_checkpoint(std::string_vi
   if (fmt) {
     const std::string qj = detail::quantization_json(d, *fmt);
     json.insert(json.rfind('}'), ",\"quantization\":" + qj + ",\"quantization_config\":" + qj);
-    q = parse_model_config(json, "tiny").value().quantization;
+    q = parse_model_config<Families>(json, "tiny").value().quantization;
   }
   {
     std::ofstream out(dir / "config.json", std::ios::binary);

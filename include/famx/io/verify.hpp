@@ -45,6 +45,7 @@ struct verification_report {
   std::size_t files = 0;          // safetensors files read
   std::size_t tensors = 0;        // tensors in the files
   std::size_t expected = 0;       // file tensors the surface expects
+  std::vector<std::string> expected_tensors;  // their names, in surface order
   std::vector<rename_step> renames;
   std::vector<finding> findings;  // errors and notes, in checking order
 
@@ -101,6 +102,7 @@ inline void check_tensor(const surface::tensor_entry& t, const loaded_model& m, 
   }
   for (const stored_entry& s : stored_entries(t, q)) {
     ++rep.expected;
+    rep.expected_tensors.push_back(s.name);
     const tensor_entry* e = plan.find(s.name);
     if (e == nullptr) {
       if (plan.blocked.contains(s.name)) continue;  // its rename problem is already reported
@@ -138,12 +140,13 @@ inline void check_tensor(const surface::tensor_entry& t, const loaded_model& m, 
 
 }  // namespace detail
 
-// Verifies the checkpoint in directory `dir` (config.json + model*.safetensors, or an index).
-// Never throws for bad input: every problem is a finding.
-inline verification_report verify_checkpoint(const std::filesystem::path& dir) {
+// Verifies the checkpoint in directory `dir` (config.json + model*.safetensors, or an index) of a
+// family of Families. Never throws for bad input: every problem is a finding.
+template <class Families = families::builtin>
+verification_report verify_checkpoint(const std::filesystem::path& dir) {
   verification_report rep;
   rep.directory = dir.string();
-  auto model = load_model_config(dir);
+  auto model = load_model_config<Families>(dir);
   if (!model) {
     rep.findings.push_back(detail::from_error("config", model.err()));
     return rep;
@@ -161,14 +164,14 @@ inline verification_report verify_checkpoint(const std::filesystem::path& dir) {
   for (const auto& l : ckpt->tensors()) entries.push_back(ckpt->entry(l));
   rep.tensors = entries.size();
 
-  const sanitize_plan plan = plan_sanitize(entries, m.description, m.wrapper);
+  const sanitize_plan plan = plan_sanitize<Families>(entries, m.description, m.wrapper);
   rep.layout = plan.needs_renames() ? "hugging face" : "mlx";
   rep.renames = plan.steps;
   for (const error& e : plan.problems) rep.findings.push_back(detail::from_error("rename", e));
   for (const rename_step& s : plan.steps)
     for (const tensor_entry& t : s.targets)
       rep.findings.push_back({severity::note, "rename", t.name, plan.origin(t.name),
-                              "the mlx-lm layout (" + std::string(to_string(s.kind)) + " in sanitize)", {}});
+                              "the mlx-lm layout (" + std::string(s.kind) + " in sanitize)", {}});
   for (const dropped_tensor& t : plan.dropped)
     rep.findings.push_back({severity::note, "dropped", t.name, t.reason, "not part of the surface", {}});
 

@@ -21,6 +21,7 @@
 // Card restrictions (Exo): a card with supports_tensor = false refuses tensor; Exo's ban of
 // pipeline for mlx-community/DeepSeek-V3.1-8bit applies to pipeline.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -155,7 +156,7 @@ inline void tp_collectives(rank_plan& r, const families::model_description& d, i
   const std::int64_t h = hidden_bytes(d);
   for (const auto& l : d.layers) {
     const std::string p = "model.layers." + std::to_string(l.index);
-    const std::string attn_out = l.attention == "linear_attention" ? p + ".linear_attn.out_proj" : p + ".self_attn.o_proj";
+    const std::string attn_out = p + "." + l.attention_output;
     if (!expert || l.mlp != "moe") {
       r.collectives.push_back({"all_sum", attn_out, "tp", h});
       r.collectives.push_back({"all_sum", l.mlp == "moe" ? p + ".mlp" : p + ".mlp.down_proj", "tp", h});
@@ -181,8 +182,11 @@ inline void tp_collectives(rank_plan& r, const families::model_description& d, i
 
 inline void head_counts(rank_plan& r, const families::model_description& d, int n, bool kv_replication) {
   r.heads = d.dim("num_attention_heads") / n;
-  const bool mla = !d.layers.empty() && d.layers.front().attention == "mla";  // the latent KV path is replicated
-  r.kv_heads = mla ? 0 : kv_heads_of(d.dim("num_key_value_heads"), n, r.rank, kv_replication).count;
+  // KV heads split over the ranks (none when the cache is replicated, as MLA's latent is).
+  const bool split = !d.layers.empty() && std::ranges::any_of(d.layers.front().kv, [](const surface::kv_term& t) {
+                       return t.per_token && t.heads > 0;
+                     });
+  r.kv_heads = split ? kv_heads_of(d.dim("num_key_value_heads"), n, r.rank, kv_replication).count : 0;
   r.linear_key_heads = d.dim("linear_num_key_heads") / n;
   r.linear_value_heads = d.dim("linear_num_value_heads") / n;
 }
