@@ -2,25 +2,23 @@
 // Full attention of the reference forward (spec 1.3, 2.1-2.4, 2.7, 2.8): grouped-query attention
 // with a causal mask, optional biases and per-head q_norm / k_norm before RoPE, Ministral 3's
 // Llama-4 query scale after RoPE, and Qwen3-Next's gated form (q_proj yields queries and an
-// output gate per head; o_proj sees attn * sigmoid(gate)).
+// output gate per head; o_proj sees attn * sigmoid(gate)): attention_impl of gqa_attention and
+// gated_attention.
 
 #include <cmath>
 #include <cstddef>
 #include <span>
 #include <vector>
 
+#include "famx/families/family_traits.hpp"
 #include "famx/model/cache.hpp"
-#include "famx/model/linear.hpp"
+#include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
-#include "famx/model/spec.hpp"
+#include "famx/model/rope.hpp"
+#include "famx/model/weights.hpp"
 
 namespace famx::model {
 
-// self_attn of a gqa or gated layer.
-struct gqa_weights {
-  linear q_proj, k_proj, v_proj, o_proj;
-  std::vector<float> q_norm, k_norm;  // empty without q/k norm
-};
 
 // out = softmax(scale * q K^T) V over keys [0, n) of one head: q [d], keys/values rows of `stride`
 // floats starting at column `col`, out [dv].
@@ -41,55 +39,101 @@ inline void attend(std::span<const float> q, const std::vector<float>& keys, con
   }
 }
 
-// Ministral 3's Llama-4 query scale at position pos (1 when beta is 0).
-inline float llama4_scale(const model_spec& s, std::size_t pos) {
-  if (s.llama4_beta == 0) return 1.0f;
-  return static_cast<float>(1 + s.llama4_beta * std::log(1 + std::floor(static_cast<double>(pos) / static_cast<double>(s.llama4_orig))));
+// Ministral 3's Llama-4 query scale at position pos: 1 + beta * ln(1 + floor(pos / orig)) (1 when beta is 0).
+inline float llama4_scale(double beta, std::size_t orig, std::size_t pos) {
+  if (beta == 0) return 1.0f;
+  return static_cast<float>(1 + beta * std::log(1 + std::floor(static_cast<double>(pos) / static_cast<double>(orig))));
 }
 
-// out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions c.offset .. c.offset + L - 1;
-// appends their keys and values to the layer cache.
-inline void gqa_attention(const model_spec& s, const gqa_weights& w, bool gated, layer_cache& c, std::size_t offset,
-                          std::span<const float> x, std::size_t L, std::span<float> out) {
-  const std::size_t H = s.heads, KV = s.kv_heads, hd = s.head_dim, D = s.hidden, group = H / KV;
-  std::vector<float> q(L * H * hd), gate(gated ? L * H * hd : 0), qg(H * hd * (gated ? 2 : 1)), k(KV * hd), v(KV * hd);
-  for (std::size_t t = 0; t < L; ++t) {
-    const std::size_t pos = offset + t;
-    const auto xt = x.subspan(t * D, D);
-    w.q_proj.apply(xt, qg);
-    for (std::size_t h = 0; h < H; ++h) {
-      // Gated: each head's q_proj block is [queries (hd) | gate (hd)].
-      const float* src = qg.data() + h * hd * (gated ? 2 : 1);
-      std::span<float> qh(q.data() + (t * H + h) * hd, hd);
-      std::copy(src, src + hd, qh.begin());
-      if (gated) std::copy(src + hd, src + 2 * hd, gate.begin() + static_cast<std::ptrdiff_t>((t * H + h) * hd));
-      if (!w.q_norm.empty()) rms_norm(qh, w.q_norm, s.eps);
-      s.rope.apply(qh, pos);
-      const float l4 = llama4_scale(s, pos);
-      for (float& e : qh) e *= l4;
-    }
-    w.k_proj.apply(xt, k);
-    w.v_proj.apply(xt, v);
-    for (std::size_t h = 0; h < KV; ++h) {
-      std::span<float> kh(k.data() + h * hd, hd);
-      if (!w.k_norm.empty()) rms_norm(kh, w.k_norm, s.eps);
-      s.rope.apply(kh, pos);
-    }
-    c.keys.insert(c.keys.end(), k.begin(), k.end());
-    c.values.insert(c.values.end(), v.begin(), v.end());
+namespace detail {
+
+// Grouped-query attention with a causal mask; Gated: Qwen3-Next's q_proj [queries | gate] per head.
+template <bool Gated>
+struct gqa_impl {
+  struct params {
+    std::size_t heads = 0, kv_heads = 0, head_dim = 0, hidden = 0;  // num_attention_heads, ...
+    float eps = 1e-6f;                                               // rms_norm_eps (q_norm, k_norm)
+    famx::model::rope rope;
+    float scale = 1;
+    double query_beta = 0;  // the Llama-4 query scale
+    std::size_t query_orig = 1;
+  };
+
+  template <class Cfg>
+  static result<params> make(const Cfg& c, const families::attention_params& a) {
+    auto r = make_rope(a.rope);
+    if (!r) return r.err();
+    return params{static_cast<std::size_t>(surface::dims::heads::eval(c)),
+                  static_cast<std::size_t>(surface::dims::kv_heads::eval(c)),
+                  static_cast<std::size_t>(surface::dims::head_dim::eval(c)),
+                  static_cast<std::size_t>(surface::dims::hidden::eval(c)),
+                  static_cast<float>(surface::field_value<"rms_norm_eps">(c)),
+                  std::move(*r),
+                  static_cast<float>(a.scale),
+                  a.query_scale_beta,
+                  static_cast<std::size_t>(a.query_scale_orig)};
   }
-  std::vector<float> o(H * hd);
-  for (std::size_t t = 0; t < L; ++t) {
-    const std::size_t n = offset + t + 1;  // causal: keys 0 .. pos
-    for (std::size_t h = 0; h < H; ++h) {
-      const std::size_t kvh = h / group;
-      attend({q.data() + (t * H + h) * hd, hd}, c.keys, c.values, n, KV * hd, kvh * hd, KV * hd, kvh * hd, hd, s.scale,
-             {o.data() + h * hd, hd});
+
+  // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
+  // appends their keys and values to the layer cache.
+  template <class W>
+  static void forward(const params& s, const W& w, layer_cache& c, std::size_t offset, std::span<const float> x,
+                      std::size_t L, std::span<float> out) {
+    const linear& q_proj = get<"q_proj">(w).value;
+    const linear& k_proj = get<"k_proj">(w).value;
+    const linear& v_proj = get<"v_proj">(w).value;
+    const linear& o_proj = get<"o_proj">(w).value;
+    const std::vector<float>* q_norm = get<"q_norm">(w).present ? &get<"q_norm">(w).value : nullptr;
+    const std::vector<float>* k_norm = get<"k_norm">(w).present ? &get<"k_norm">(w).value : nullptr;
+    const std::size_t H = s.heads, KV = s.kv_heads, hd = s.head_dim, D = s.hidden, group = H / KV;
+    std::vector<float> q(L * H * hd), gate(Gated ? L * H * hd : 0), qg(H * hd * (Gated ? 2 : 1)), k(KV * hd), v(KV * hd);
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t pos = offset + t;
+      const auto xt = x.subspan(t * D, D);
+      q_proj.apply(xt, qg);
+      for (std::size_t h = 0; h < H; ++h) {
+        // Gated: each head's q_proj block is [queries (hd) | gate (hd)].
+        const float* src = qg.data() + h * hd * (Gated ? 2 : 1);
+        std::span<float> qh(q.data() + (t * H + h) * hd, hd);
+        std::copy(src, src + hd, qh.begin());
+        if (Gated) std::copy(src + hd, src + 2 * hd, gate.begin() + static_cast<std::ptrdiff_t>((t * H + h) * hd));
+        if (q_norm) rms_norm(qh, *q_norm, s.eps);
+        s.rope.apply(qh, pos);
+        const float l4 = llama4_scale(s.query_beta, s.query_orig, pos);
+        for (float& e : qh) e *= l4;
+      }
+      k_proj.apply(xt, k);
+      v_proj.apply(xt, v);
+      for (std::size_t h = 0; h < KV; ++h) {
+        std::span<float> kh(k.data() + h * hd, hd);
+        if (k_norm) rms_norm(kh, *k_norm, s.eps);
+        s.rope.apply(kh, pos);
+      }
+      c.keys.insert(c.keys.end(), k.begin(), k.end());
+      c.values.insert(c.values.end(), v.begin(), v.end());
     }
-    if (gated)
-      for (std::size_t i = 0; i < H * hd; ++i) o[i] *= sigmoid(gate[t * H * hd + i]);
-    w.o_proj.apply(o, out.subspan(t * D, D));
+    std::vector<float> o(H * hd);
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t n = offset + t + 1;  // causal: keys 0 .. pos
+      for (std::size_t h = 0; h < H; ++h) {
+        const std::size_t kvh = h / group;
+        attend({q.data() + (t * H + h) * hd, hd}, c.keys, c.values, n, KV * hd, kvh * hd, KV * hd, kvh * hd, hd, s.scale,
+               {o.data() + h * hd, hd});
+      }
+      if (Gated)
+        for (std::size_t i = 0; i < H * hd; ++i) o[i] *= sigmoid(gate[t * H * hd + i]);
+      o_proj.apply(o, out.subspan(t * D, D));
+    }
   }
-}
+};
+
+}  // namespace detail
+
+// Grouped-query attention (Llama, Qwen3, GLM-4 MoE, Ministral 3).
+template <class QkvBias, class OBias, class QkNorm>
+struct attention_impl<surface::gqa_attention<QkvBias, OBias, QkNorm>> : detail::gqa_impl<false> {};
+// Qwen3-Next's gated full attention.
+template <>
+struct attention_impl<surface::gated_attention> : detail::gqa_impl<true> {};
 
 }  // namespace famx::model

@@ -2,10 +2,12 @@
 // model::checkpoint: the weights of one checkpoint directory for the reference forward, read
 // through the io layer (config.json via load_model_config, the safetensors files via
 // sharded_safetensors, mlx-lm's sanitize() applied for Hugging Face layouts), handed out as fp32
-// vectors and model::linear projections, dequantized or kept quantized (weight_path).
+// vectors and model::linear projections, dequantized or kept quantized (weight_path). A
+// checkpoint_source hands them to the surface binder (model/weights.hpp), leaf by leaf.
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,7 +16,7 @@
 #include "famx/io/config.hpp"
 #include "famx/io/sanitize.hpp"
 #include "famx/io/sharded_safetensors.hpp"
-#include "famx/model/linear.hpp"
+#include "famx/model/weights.hpp"
 
 namespace famx::model {
 
@@ -24,11 +26,13 @@ enum class weight_path { dequantized, quantized };
 // An opened checkpoint: config, files and the sanitized tensor table (shared, immutable).
 class checkpoint {
  public:
-  // Opens `dir`: config.json, the safetensors files and, for a Hugging Face layout, sanitize.
+  // Opens `dir` (a family of Families): config.json, the safetensors files and, for a Hugging
+  // Face layout, sanitize.
+  template <class Families = families::builtin>
   static result<checkpoint> open(const std::filesystem::path& dir) {
     auto st = std::make_shared<state>();
     st->dir = dir.string();
-    auto m = io::load_model_config(dir);
+    auto m = io::load_model_config<Families>(dir);
     if (!m) return m.err();
     st->model = std::move(*m);
     auto files = io::sharded_safetensors::open_directory(dir);
@@ -36,7 +40,7 @@ class checkpoint {
     st->files.emplace(std::move(*files));
     std::vector<io::tensor_entry> entries;
     for (const auto& l : st->files->tensors()) entries.push_back(st->files->entry(l));
-    const io::sanitize_plan plan = io::plan_sanitize(entries, st->model.description, st->model.wrapper);
+    const io::sanitize_plan plan = io::plan_sanitize<Families>(entries, st->model.description, st->model.wrapper);
     auto s = io::apply_sanitize(*st->files, plan, st->model.description);
     if (!s) return s.err();
     st->tensors = std::move(*s);
@@ -49,6 +53,8 @@ class checkpoint {
   std::string prefix() const { return io::weight_prefix(s_->model.wrapper); }
   // Whether the checkpoint holds a tensor called `name`.
   bool has(std::string_view name) const { return s_->tensors.find(name) != nullptr; }
+  // The checkpoint tensors read so far (after sanitize: `.weight`, `.scales`, `.biases`, ...).
+  const std::set<std::string, std::less<>>& read() const noexcept { return s_->read; }
 
   // The float tensor `name` in fp32, checked to hold `numel` elements.
   result<std::vector<float>> floats(const std::string& name, std::size_t numel) const {
@@ -140,11 +146,15 @@ class checkpoint {
     io::loaded_model model;
     std::optional<io::sharded_safetensors> files;
     io::sanitized_checkpoint tensors;
+    mutable std::set<std::string, std::less<>> read;
   };
   explicit checkpoint(std::shared_ptr<const state> s) : s_(std::move(s)) {}
 
   result<tensor_view> view(const std::string& name) const {
-    if (const io::named_view* v = s_->tensors.find(name)) return v->view;
+    if (const io::named_view* v = s_->tensors.find(name)) {
+      s_->read.insert(name);
+      return v->view;
+    }
     return error(errc::missing, name, "no such tensor", "a tensor of this name (the family surface)", s_->dir);
   }
   // The affine format of a quantized module: its override in the quantization dict, else the global one.
@@ -160,6 +170,34 @@ class checkpoint {
   }
 
   std::shared_ptr<const state> s_;
+};
+
+// A checkpoint as the surface binder reads it: each leaf's tensors as its bound value, quantized
+// weights dequantized or kept for the kernels (path).
+struct checkpoint_source {
+  const checkpoint& ck;
+  weight_path path = weight_path::dequantized;
+
+  // The value of a leaf whose tensors are `e` (its weight first; a linear's bias second).
+  template <class Leaf>
+  result<typename leaf_value<Leaf>::type> load(const std::vector<surface::tensor_entry>& e) const {
+    using T = typename leaf_value<Leaf>::type;
+    const surface::tensor_entry& w = e.front();
+    const auto dim = [&](std::size_t i) { return static_cast<std::size_t>(w.dims[i]); };
+    if constexpr (std::is_same_v<T, linear>) {
+      return ck.linear_of(w.module, dim(0), dim(1), path, e.size() > 1);
+    } else if constexpr (std::is_same_v<T, std::vector<linear>>) {
+      return ck.linears(w.module, dim(0), dim(1), dim(2), path);
+    } else if constexpr (std::is_same_v<T, affine_norm>) {
+      auto weight = ck.floats(w.name, dim(0));
+      if (!weight) return weight.err();
+      auto bias = ck.floats(e.back().name, dim(0));
+      if (!bias) return bias.err();
+      return affine_norm{std::move(*weight), std::move(*bias)};
+    } else {
+      return ck.floats(w.name, static_cast<std::size_t>(w.numel()));
+    }
+  }
 };
 
 }  // namespace famx::model

@@ -16,6 +16,16 @@
 
 namespace famx::model {
 
+// y = W x for a dense fp32 W [rows, cols] (row-major), each row accumulated in fp64 in column order.
+inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    double acc = 0;
+    const float* wr = w + r * cols;
+    for (std::size_t c = 0; c < cols; ++c) acc += static_cast<double>(wr[c]) * x[c];
+    y[r] = static_cast<float>(acc);
+  }
+}
+
 // W [rows, cols] and an optional bias [rows]. `dense` holds W row-major in fp32 when the weight
 // is float or was dequantized; `quantized` is set when the quantized kernels run it.
 struct linear {
@@ -29,12 +39,7 @@ struct linear {
     if (quantized) {
       quant::qmv(*quantized, x, y);
     } else {
-      for (std::size_t r = 0; r < rows; ++r) {
-        double acc = 0;
-        const float* w = dense.data() + r * cols;
-        for (std::size_t c = 0; c < cols; ++c) acc += static_cast<double>(w[c]) * x[c];
-        y[r] = static_cast<float>(acc);
-      }
+      dense_matvec(dense.data(), rows, cols, x, y);
     }
     for (std::size_t r = 0; r < bias.size(); ++r) y[r] += bias[r];
   }

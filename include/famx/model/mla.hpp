@@ -6,7 +6,8 @@
 //   absorbed: q' = embed_q[h] q_nope scores against the latent itself, and the attention output in
 //             latent space goes through unembed_out[h] once per query (mlx-lm's decode path).
 // The indexer, once more than index_topk keys are visible, restricts each query to the index_topk
-// keys with the highest sum_h relu(q_h . k_j) * w_h (ties: the lower position).
+// keys with the highest sum_h relu(q_h . k_j) * w_h (ties: the lower position). attention_impl of
+// surface::mla_attention (the indexer when its Extra is surface::dsa_indexer).
 
 #include <algorithm>
 #include <cstddef>
@@ -16,34 +17,19 @@
 #include <vector>
 
 #include "famx/model/attention.hpp"
+#include "famx/model/forward_options.hpp"
 
 namespace famx::model {
 
-// How MLA runs: with the query absorbed into the latent space, or with per-head keys and values.
-enum class mla_form { absorbed, naive };
-
-// self_attn.indexer (DeepSeek-V3.2).
-struct indexer_weights {
-  linear wq_b, wk, weights_proj;
-  std::vector<float> k_norm_weight, k_norm_bias;  // LayerNorm(index_head_dim), eps 1e-5 (MLX default)
-};
-
-// self_attn of an MLA layer (mlx-lm names; embed_q / unembed_out one linear per head).
-struct mla_weights {
-  std::optional<linear> q_proj;        // when q_lora_rank is null
-  std::optional<linear> q_a_proj, q_b_proj;
-  std::vector<float> q_a_layernorm;
-  linear kv_a_proj_with_mqa;
-  std::vector<float> kv_a_layernorm;
-  std::vector<linear> embed_q, unembed_out;  // [kv_lora, nope] and [v_head, kv_lora] per head, fp32 kept
-  linear o_proj;
-  std::optional<indexer_weights> indexer;
-};
-
 namespace detail {
 
+// The indexer's sizes: index_n_heads, index_head_dim, index_topk (0: no indexer).
+struct indexer_params {
+  std::size_t index_heads = 0, index_dim = 0, index_topk = 0;
+};
+
 // The positions among [0, n) query t may attend: all of them, or the indexer's top-k.
-inline std::vector<std::size_t> indexer_select(const model_spec& s, const layer_cache& c,
+inline std::vector<std::size_t> indexer_select(const indexer_params& s, const layer_cache& c,
                                                std::span<const float> iq, std::span<const float> iw, std::size_t n) {
   std::vector<std::size_t> keep(n);
   std::iota(keep.begin(), keep.end(), std::size_t{0});
@@ -63,93 +49,148 @@ inline std::vector<std::size_t> indexer_select(const model_spec& s, const layer_
 
 }  // namespace detail
 
-// out [L, hidden] = MLA(x [L, hidden]) at positions offset .. offset + L - 1; appends the latents,
-// rotated k_pe (and indexer keys) to the cache.
-inline void mla_attention(const model_spec& s, const mla_weights& w, mla_form form, layer_cache& c, std::size_t offset,
-                          std::span<const float> x, std::size_t L, std::span<float> out) {
-  const std::size_t H = s.heads, D = s.hidden, qd = s.nope + s.rope_dim, R = s.kv_lora, P = s.rope_dim;
-  const bool indexed = w.indexer.has_value();
-  std::vector<float> q(L * H * qd), kv(R + P), qa(s.q_lora);
-  std::vector<float> iq(indexed ? L * s.index_heads * s.index_dim : 0), iw(indexed ? L * s.index_heads : 0), ik(s.index_dim);
-  for (std::size_t t = 0; t < L; ++t) {
-    const std::size_t pos = offset + t;
-    const auto xt = x.subspan(t * D, D);
-    const std::span<float> qt(q.data() + t * H * qd, H * qd);
-    if (w.q_proj) {
-      w.q_proj->apply(xt, qt);
-    } else {
-      w.q_a_proj->apply(xt, qa);
-      rms_norm(qa, w.q_a_layernorm, 1e-6f);
-      w.q_b_proj->apply(qa, qt);
+// Multi-head latent attention (DeepSeek-V3, V3.2 with the indexer).
+template <class... Extra>
+struct attention_impl<surface::mla_attention<Extra...>> {
+  struct params : detail::indexer_params {
+    std::size_t heads = 0, hidden = 0, q_lora = 0, kv_lora = 0, nope = 0, rope_dim = 0, v_dim = 0;  // q_lora 0: q_proj
+    famx::model::rope rope, index_rope;
+    float scale = 1;
+  };
+
+  template <class Cfg>
+  static result<params> make(const Cfg& c, const families::attention_params& a) {
+    params p;
+    p.heads = static_cast<std::size_t>(surface::dims::heads::eval(c));
+    p.hidden = static_cast<std::size_t>(surface::dims::hidden::eval(c));
+    p.q_lora = surface::is_null<"q_lora_rank">::eval(c) ? 0 : static_cast<std::size_t>(surface::dims::q_lora::eval(c));
+    p.kv_lora = static_cast<std::size_t>(surface::dims::kv_lora::eval(c));
+    p.nope = static_cast<std::size_t>(surface::dims::qk_nope::eval(c));
+    p.rope_dim = static_cast<std::size_t>(surface::dims::qk_rope::eval(c));
+    p.v_dim = static_cast<std::size_t>(surface::dims::v_head::eval(c));
+    p.scale = static_cast<float>(a.scale);
+    auto r = make_rope(a.rope);
+    if (!r) return r.err();
+    p.rope = std::move(*r);
+    if constexpr ((std::is_same_v<Extra, surface::dsa_indexer> || ...)) {
+      p.index_heads = static_cast<std::size_t>(surface::field<"index_n_heads">::eval(c));
+      p.index_dim = static_cast<std::size_t>(surface::field<"index_head_dim">::eval(c));
+      p.index_topk = static_cast<std::size_t>(surface::field<"index_topk">::eval(c));
+      auto ir = make_rope(a.index_rope.value_or(a.rope));
+      if (!ir) return ir.err();
+      p.index_rope = std::move(*ir);
     }
-    for (std::size_t h = 0; h < H; ++h) s.rope.apply(qt.subspan(h * qd + s.nope, P), pos);
-    w.kv_a_proj_with_mqa.apply(xt, kv);
-    rms_norm({kv.data(), R}, w.kv_a_layernorm, 1e-6f);
-    s.rope.apply({kv.data() + R, P}, pos);
-    c.keys.insert(c.keys.end(), kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(R));
-    c.values.insert(c.values.end(), kv.begin() + static_cast<std::ptrdiff_t>(R), kv.end());
-    if (indexed) {
-      const indexer_weights& ix = *w.indexer;
-      const std::span<float> iqt(iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim);
-      ix.wq_b.apply(qa, iqt);
-      for (std::size_t h = 0; h < s.index_heads; ++h) s.index_rope.apply(iqt.subspan(h * s.index_dim, s.index_dim), pos);
-      ix.wk.apply(xt, ik);
-      layer_norm(ik, ix.k_norm_weight, ix.k_norm_bias, 1e-5f);
-      s.index_rope.apply(ik, pos);
-      c.index_keys.insert(c.index_keys.end(), ik.begin(), ik.end());
-      const std::span<float> iwt(iw.data() + t * s.index_heads, s.index_heads);
-      ix.weights_proj.apply(xt, iwt);
-      const float f = 1.0f / std::sqrt(static_cast<float>(s.index_heads)) / std::sqrt(static_cast<float>(s.index_dim));
-      for (float& e : iwt) e *= f;
-    }
+    return p;
   }
-  std::vector<float> o(H * s.v_dim), ql(R), ol(R), kn(s.nope), vh(s.v_dim);
-  for (std::size_t t = 0; t < L; ++t) {
-    const std::size_t n = offset + t + 1;
-    const std::vector<std::size_t> keys =
-        indexed ? detail::indexer_select(s, c, {iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim},
-                                         {iw.data() + t * s.index_heads, s.index_heads}, n)
-                : [&] { std::vector<std::size_t> a(n); std::iota(a.begin(), a.end(), std::size_t{0}); return a; }();
-    for (std::size_t h = 0; h < H; ++h) {
-      const float* qn = q.data() + (t * H + h) * qd;
-      const float* qp = qn + s.nope;
-      const linear& eq = w.embed_q[h];
-      const linear& uo = w.unembed_out[h];
-      std::vector<float> p(keys.size());
-      if (form == mla_form::absorbed) eq.apply({qn, s.nope}, ql);
-      for (std::size_t a = 0; a < keys.size(); ++a) {
-        const std::size_t j = keys[a];
-        const float* lat = c.keys.data() + j * R;
-        double sc = 0;
-        if (form == mla_form::absorbed) {
-          for (std::size_t r = 0; r < R; ++r) sc += static_cast<double>(ql[r]) * lat[r];
-        } else {
-          // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
-          std::fill(kn.begin(), kn.end(), 0.0f);
-          for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t i = 0; i < s.nope; ++i) kn[i] += eq.dense[r * s.nope + i] * lat[r];
-          for (std::size_t i = 0; i < s.nope; ++i) sc += static_cast<double>(qn[i]) * kn[i];
-        }
-        for (std::size_t i = 0; i < P; ++i) sc += static_cast<double>(qp[i]) * c.values[j * P + i];
-        p[a] = static_cast<float>(sc) * s.scale;
+
+  // Keeps embed_q in fp32 too (the naive form expands keys from it).
+  template <class W>
+  static void prepare(W& w) {
+    for (linear& l : get<"embed_q">(w).value)
+      if (l.dense.empty()) {
+        const tensor d = quant::dequantize(*l.quantized, dtype::f32);
+        l.dense.assign(d.as<float>().begin(), d.as<float>().end());
       }
-      softmax(p);
-      const std::span<float> oh(o.data() + h * s.v_dim, s.v_dim);
-      if (form == mla_form::absorbed) {
-        std::fill(ol.begin(), ol.end(), 0.0f);
-        for (std::size_t a = 0; a < keys.size(); ++a)
-          for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * R + r];
-        uo.apply(ol, oh);
+  }
+
+  // out [L, hidden] = MLA(x [L, hidden]) at positions offset .. offset + L - 1; appends the latents,
+  // rotated k_pe (and indexer keys) to the cache.
+  template <class W>
+  static void forward(const params& s, const W& w, mla_form form, layer_cache& c, std::size_t offset,
+                      std::span<const float> x, std::size_t L, std::span<float> out) {
+    const std::size_t H = s.heads, D = s.hidden, qd = s.nope + s.rope_dim, R = s.kv_lora, P = s.rope_dim;
+    constexpr bool has_indexer = has_slot<W, "indexer">;
+    const bool indexed = has_indexer && s.index_topk > 0;
+    const auto& q_proj = get<"q_proj">(w);
+    const linear& kv_a = get<"kv_a_proj_with_mqa">(w).value;
+    const std::vector<float>& kv_norm = get<"kv_a_layernorm">(w).value;
+    std::vector<float> q(L * H * qd), kv(R + P), qa(s.q_lora);
+    std::vector<float> iq(indexed ? L * s.index_heads * s.index_dim : 0), iw(indexed ? L * s.index_heads : 0), ik(s.index_dim);
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t pos = offset + t;
+      const auto xt = x.subspan(t * D, D);
+      const std::span<float> qt(q.data() + t * H * qd, H * qd);
+      if (q_proj.present) {
+        q_proj.value.apply(xt, qt);
       } else {
-        std::fill(oh.begin(), oh.end(), 0.0f);
-        for (std::size_t a = 0; a < keys.size(); ++a) {
-          uo.apply({c.keys.data() + keys[a] * R, R}, vh);
-          for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
+        get<"q_a_proj">(w).value.apply(xt, qa);
+        rms_norm(qa, get<"q_a_layernorm">(w).value, 1e-6f);
+        get<"q_b_proj">(w).value.apply(qa, qt);
+      }
+      for (std::size_t h = 0; h < H; ++h) s.rope.apply(qt.subspan(h * qd + s.nope, P), pos);
+      kv_a.apply(xt, kv);
+      rms_norm({kv.data(), R}, kv_norm, 1e-6f);
+      s.rope.apply({kv.data() + R, P}, pos);
+      c.keys.insert(c.keys.end(), kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(R));
+      c.values.insert(c.values.end(), kv.begin() + static_cast<std::ptrdiff_t>(R), kv.end());
+      if constexpr (has_indexer) {
+        if (indexed) {
+          const auto& ix = get<"indexer">(w).value;
+          const std::span<float> iqt(iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim);
+          get<"wq_b">(ix).value.apply(qa, iqt);
+          for (std::size_t h = 0; h < s.index_heads; ++h) s.index_rope.apply(iqt.subspan(h * s.index_dim, s.index_dim), pos);
+          get<"wk">(ix).value.apply(xt, ik);
+          const affine_norm& kn = get<"k_norm">(ix).value;
+          layer_norm(ik, kn.weight, kn.bias, 1e-5f);
+          s.index_rope.apply(ik, pos);
+          c.index_keys.insert(c.index_keys.end(), ik.begin(), ik.end());
+          const std::span<float> iwt(iw.data() + t * s.index_heads, s.index_heads);
+          get<"weights_proj">(ix).value.apply(xt, iwt);
+          const float f = 1.0f / std::sqrt(static_cast<float>(s.index_heads)) / std::sqrt(static_cast<float>(s.index_dim));
+          for (float& e : iwt) e *= f;
         }
       }
     }
-    w.o_proj.apply(o, out.subspan(t * D, D));
+    const std::vector<linear>& embed_q = get<"embed_q">(w).value;
+    const std::vector<linear>& unembed_out = get<"unembed_out">(w).value;
+    std::vector<float> o(H * s.v_dim), ql(R), ol(R), kn(s.nope), vh(s.v_dim);
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t n = offset + t + 1;
+      const std::vector<std::size_t> keys =
+          indexed ? detail::indexer_select(s, c, {iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim},
+                                           {iw.data() + t * s.index_heads, s.index_heads}, n)
+                  : [&] { std::vector<std::size_t> a(n); std::iota(a.begin(), a.end(), std::size_t{0}); return a; }();
+      for (std::size_t h = 0; h < H; ++h) {
+        const float* qn = q.data() + (t * H + h) * qd;
+        const float* qp = qn + s.nope;
+        const linear& eq = embed_q[h];
+        const linear& uo = unembed_out[h];
+        std::vector<float> p(keys.size());
+        if (form == mla_form::absorbed) eq.apply({qn, s.nope}, ql);
+        for (std::size_t a = 0; a < keys.size(); ++a) {
+          const std::size_t j = keys[a];
+          const float* lat = c.keys.data() + j * R;
+          double sc = 0;
+          if (form == mla_form::absorbed) {
+            for (std::size_t r = 0; r < R; ++r) sc += static_cast<double>(ql[r]) * lat[r];
+          } else {
+            // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
+            std::fill(kn.begin(), kn.end(), 0.0f);
+            for (std::size_t r = 0; r < R; ++r)
+              for (std::size_t i = 0; i < s.nope; ++i) kn[i] += eq.dense[r * s.nope + i] * lat[r];
+            for (std::size_t i = 0; i < s.nope; ++i) sc += static_cast<double>(qn[i]) * kn[i];
+          }
+          for (std::size_t i = 0; i < P; ++i) sc += static_cast<double>(qp[i]) * c.values[j * P + i];
+          p[a] = static_cast<float>(sc) * s.scale;
+        }
+        softmax(p);
+        const std::span<float> oh(o.data() + h * s.v_dim, s.v_dim);
+        if (form == mla_form::absorbed) {
+          std::fill(ol.begin(), ol.end(), 0.0f);
+          for (std::size_t a = 0; a < keys.size(); ++a)
+            for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * R + r];
+          uo.apply(ol, oh);
+        } else {
+          std::fill(oh.begin(), oh.end(), 0.0f);
+          for (std::size_t a = 0; a < keys.size(); ++a) {
+            uo.apply({c.keys.data() + keys[a] * R, R}, vh);
+            for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
+          }
+        }
+      }
+      get<"o_proj">(w).value.apply(o, out.subspan(t * D, D));
+    }
   }
-}
+};
 
 }  // namespace famx::model

@@ -1,35 +1,23 @@
 #pragma once
-// The MLPs of the reference forward: the dense SwiGLU MLP down(silu(gate x) * up x), and the MoE
-// block (router, routed SwiGLU experts, shared experts; spec 3). The MoE runs either in fp32 here
-// (dequantized weights, routing by famx::moe::route) or through famx::moe::moe_block on the
-// quantized switch_mlp stacks; both use the same router, so they differ only by the rounding of
-// the quantized kernels.
+// The MLPs of the reference forward: mlp_impl of the dense SwiGLU MLP down(silu(gate x) * up x)
+// and of the MoE blocks (router, routed SwiGLU experts `switch_mlp`, and, when the surface has
+// them, DeepSeek's `shared_experts` or Qwen3-Next's `shared_expert` scaled by
+// sigmoid(shared_expert_gate x); spec 3). The MoE runs either in fp32 here (dequantized weights,
+// routing by famx::moe::route) or through famx::moe::moe_block on the quantized switch_mlp
+// stacks; both use the same router, so they differ only by the rounding of the quantized kernels.
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <span>
 #include <vector>
 
-#include "famx/model/linear.hpp"
+#include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
-#include "famx/model/spec.hpp"
+#include "famx/model/weights.hpp"
 #include "famx/moe/block.hpp"
 
 namespace famx::model {
-
-// mlp (dense) or a shared expert: gate_proj, up_proj, down_proj.
-struct mlp_weights {
-  linear gate_proj, up_proj, down_proj;
-};
-
-// mlp of a MoE layer (mlx-lm names); expert e of switch_mlp.* is element e.
-struct moe_weights {
-  linear gate;                          // mlp.gate [E, hidden]
-  std::vector<float> e_score_correction_bias;
-  std::vector<linear> gate_proj, up_proj, down_proj;
-  std::optional<mlp_weights> shared;    // shared_experts / shared_expert
-  std::optional<linear> shared_expert_gate;
-};
 
 // y [hidden] = down(silu(gate x) * up x).
 inline void glu(const linear& gate, const linear& up, const linear& down, std::span<const float> x, std::span<float> y) {
@@ -39,10 +27,29 @@ inline void glu(const linear& gate, const linear& up, const linear& down, std::s
   for (std::size_t i = 0; i < g.size(); ++i) g[i] = silu(g[i]) * u[i];
   down.apply(g, y);
 }
-// y [hidden] = the MLP w on x.
-inline void glu(const mlp_weights& w, std::span<const float> x, std::span<float> y) {
-  glu(w.gate_proj, w.up_proj, w.down_proj, x, y);
+// y [hidden] = the SwiGLU module w (gate_proj, up_proj, down_proj) on x.
+template <class W>
+void glu(const W& w, std::span<const float> x, std::span<float> y) {
+  glu(get<"gate_proj">(w).value, get<"up_proj">(w).value, get<"down_proj">(w).value, x, y);
 }
+
+// The dense SwiGLU MLP.
+template <class I, class Bias>
+struct mlp_impl<surface::dense_glu<I, Bias>> {
+  struct params {
+    std::size_t hidden = 0;
+  };
+  template <class Cfg>
+  static result<params> make(const Cfg& c, const moe::routing_config*) {
+    return params{static_cast<std::size_t>(surface::dims::hidden::eval(c))};
+  }
+  // out [L, hidden] = mlp(x [L, hidden]), token by token.
+  template <class W>
+  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out) {
+    const std::size_t D = s.hidden;
+    for (std::size_t t = 0; t < L; ++t) glu(w, x.subspan(t * D, D), out.subspan(t * D, D));
+  }
+};
 
 namespace detail {
 
@@ -57,50 +64,113 @@ inline moe::stacked_qmatrix stack_view(const std::vector<linear>& e) {
   const quant::qmatrix_view& f = *e.front().quantized;
   return {f, e.size(), f.rows * f.packed_stride, f.rows * f.scale_stride};
 }
-// Whether every routed and shared expert projection is quantized (the kernels' block applies).
-inline bool all_quantized(const moe_weights& w) {
-  auto q = [](const std::vector<linear>& v) { return std::ranges::all_of(v, [](const linear& l) { return l.quantized.has_value(); }); };
-  return q(w.gate_proj) && q(w.up_proj) && q(w.down_proj) &&
-         (!w.shared || (w.shared->gate_proj.quantized && w.shared->up_proj.quantized && w.shared->down_proj.quantized));
+inline bool quantized(const std::vector<linear>& v) {
+  return std::ranges::all_of(v, [](const linear& l) { return l.quantized.has_value(); });
 }
+
+// A MoE block (any surface MLP kind with routed experts).
+struct moe_impl {
+  struct params {
+    std::size_t hidden = 0;
+    moe::routing_config routing;
+  };
+  template <class Cfg>
+  static result<params> make(const Cfg& c, const moe::routing_config* routing) {
+    return params{static_cast<std::size_t>(surface::dims::hidden::eval(c)), *routing};
+  }
+
+  // The router: a Linear (Qwen, quantized or not) or DeepSeek's MoEGate (raw weight and fp32 bias).
+  template <class W>
+  struct router {
+    const W& w;
+    std::size_t hidden, experts;
+    std::span<const float> bias() const {
+      if constexpr (is_gate_module) return get<"gate", "e_score_correction_bias">(w).value;
+      else return {};
+    }
+    void apply(std::span<const float> x, std::span<float> logits) const {
+      if constexpr (is_gate_module) dense_matvec(get<"gate", "weight">(w).value.data(), experts, hidden, x, logits);
+      else get<"gate">(w).value.apply(x, logits);
+    }
+    moe::linear_view kernel() const {
+      if constexpr (is_gate_module)
+        return {std::nullopt, tensor_view::contiguous(get<"gate", "weight">(w).value.data(), dtype::f32,
+                                                      {static_cast<std::int64_t>(experts), static_cast<std::int64_t>(hidden)})};
+      else return kernel_view(get<"gate">(w).value);
+    }
+    static constexpr bool is_gate_module =
+        !std::is_same_v<std::remove_cvref_t<decltype(get<"gate">(std::declval<const W&>()).value)>, linear>;
+  };
+
+  // The shared expert module (DeepSeek's shared_experts, Qwen3-Next's shared_expert), or nullptr.
+  template <class W>
+  static const auto* shared(const W& w) {
+    if constexpr (has_slot<W, "shared_experts">) return get<"shared_experts">(w).present ? &get<"shared_experts">(w).value : nullptr;
+    else if constexpr (has_slot<W, "shared_expert">) return get<"shared_expert">(w).present ? &get<"shared_expert">(w).value : nullptr;
+    else return static_cast<const bound_module<>*>(nullptr);
+  }
+
+  // out [L, hidden] = the MoE block on x [L, hidden].
+  template <class W>
+  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out) {
+    const std::size_t D = s.hidden, E = s.routing.num_experts, K = s.routing.num_experts_per_tok;
+    const router<W> gate{w, D, E};
+    const auto& experts = get<"switch_mlp">(w).value;
+    const std::vector<linear>& gate_proj = get<"gate_proj">(experts).value;
+    const std::vector<linear>& up_proj = get<"up_proj">(experts).value;
+    const std::vector<linear>& down_proj = get<"down_proj">(experts).value;
+    const auto* sh = shared(w);
+    const linear* sh_gate = nullptr;
+    if constexpr (has_slot<W, "shared_expert_gate">) sh_gate = &get<"shared_expert_gate">(w).value;
+    bool all_quantized = quantized(gate_proj) && quantized(up_proj) && quantized(down_proj);
+    if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>)
+      if (sh)
+        all_quantized = all_quantized && get<"gate_proj">(*sh).value.quantized && get<"up_proj">(*sh).value.quantized &&
+                        get<"down_proj">(*sh).value.quantized;
+    if (all_quantized) {
+      moe::moe_block_weights k{gate.kernel(), gate.bias(), stack_view(gate_proj), stack_view(up_proj), stack_view(down_proj),
+                               std::nullopt, std::nullopt};
+      if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>)
+        if (sh)
+          k.shared = moe::glu_view{*get<"gate_proj">(*sh).value.quantized, *get<"up_proj">(*sh).value.quantized,
+                                   *get<"down_proj">(*sh).value.quantized};
+      if (sh_gate) k.shared_expert_gate = kernel_view(*sh_gate);
+      moe::moe_block(s.routing, k, x, L, out);
+      return;
+    }
+    std::vector<float> logits(L * E);
+    for (std::size_t t = 0; t < L; ++t) gate.apply(x.subspan(t * D, D), {logits.data() + t * E, E});
+    const moe::routing r = moe::route(s.routing, logits, gate.bias(), L);
+    std::vector<float> y(D), g(1);
+    for (std::size_t t = 0; t < L; ++t) {
+      const auto xt = x.subspan(t * D, D);
+      const std::span<float> o = out.subspan(t * D, D);
+      std::fill(o.begin(), o.end(), 0.0f);
+      for (std::size_t i = 0; i < K; ++i) {
+        const auto e = static_cast<std::size_t>(r.experts[t * K + i]);
+        glu(gate_proj[e], up_proj[e], down_proj[e], xt, y);
+        for (std::size_t j = 0; j < D; ++j) o[j] += r.weights[t * K + i] * y[j];
+      }
+      if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>) {
+        if (sh) {
+          glu(*sh, xt, y);
+          float scale = 1.0f;
+          if (sh_gate) {
+            sh_gate->apply(xt, g);
+            scale = sigmoid(g[0]);
+          }
+          for (std::size_t j = 0; j < D; ++j) o[j] += scale * y[j];
+        }
+      }
+    }
+  }
+};
 
 }  // namespace detail
 
-// out [L, hidden] = the MoE block on x [L, hidden].
-inline void moe_mlp(const model_spec& s, const moe_weights& w, std::span<const float> x, std::size_t L, std::span<float> out) {
-  const std::size_t D = s.hidden;
-  if (detail::all_quantized(w)) {
-    moe::moe_block_weights k{detail::kernel_view(w.gate), w.e_score_correction_bias, detail::stack_view(w.gate_proj),
-                             detail::stack_view(w.up_proj), detail::stack_view(w.down_proj), std::nullopt, std::nullopt};
-    if (w.shared) k.shared = moe::glu_view{*w.shared->gate_proj.quantized, *w.shared->up_proj.quantized, *w.shared->down_proj.quantized};
-    if (w.shared_expert_gate) k.shared_expert_gate = detail::kernel_view(*w.shared_expert_gate);
-    moe::moe_block(s.routing, k, x, L, out);
-    return;
-  }
-  const std::size_t E = s.routing.num_experts, K = s.routing.num_experts_per_tok;
-  std::vector<float> logits(L * E);
-  for (std::size_t t = 0; t < L; ++t) w.gate.apply(x.subspan(t * D, D), {logits.data() + t * E, E});
-  const moe::routing r = moe::route(s.routing, logits, w.e_score_correction_bias, L);
-  std::vector<float> y(D), g(1);
-  for (std::size_t t = 0; t < L; ++t) {
-    const auto xt = x.subspan(t * D, D);
-    const std::span<float> o = out.subspan(t * D, D);
-    std::fill(o.begin(), o.end(), 0.0f);
-    for (std::size_t i = 0; i < K; ++i) {
-      const auto e = static_cast<std::size_t>(r.experts[t * K + i]);
-      glu(w.gate_proj[e], w.up_proj[e], w.down_proj[e], xt, y);
-      for (std::size_t j = 0; j < D; ++j) o[j] += r.weights[t * K + i] * y[j];
-    }
-    if (w.shared) {
-      glu(*w.shared, xt, y);
-      float scale = 1.0f;
-      if (w.shared_expert_gate) {
-        w.shared_expert_gate->apply(xt, g);
-        scale = sigmoid(g[0]);
-      }
-      for (std::size_t j = 0; j < D; ++j) o[j] += scale * y[j];
-    }
-  }
-}
+// A MoE block: routed experts (`switch_mlp`) behind a router, with the surface's shared experts.
+template <class Mlp>
+  requires requires { typename Mlp::experts; }
+struct mlp_impl<Mlp> : detail::moe_impl {};
 
 }  // namespace famx::model

@@ -43,9 +43,6 @@ struct rope {
   }
 };
 
-// YaRN's magnitude correction: 1 for scale <= 1, else 0.1 * m * ln(scale) + 1.
-inline double yarn_get_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
-
 // mlx-lm initialize_rope(dims, base, traditional, scaling): the variant named by scaling.type,
 // else scaling.rope_type, else "default". Errors name `key` (the config key of the dict).
 inline result<rope> make_rope(std::size_t dims, double base, bool traditional,
@@ -96,12 +93,17 @@ inline result<rope> make_rope(std::size_t dims, double base, bool traditional,
       const double extra = 1.0 / period[i], inter = 1.0 / (factor * period[i]);
       r.inv_freq[i] = static_cast<float>(inter * (1 - mask) + extra * mask);
     }
-    r.mscale = static_cast<float>(yarn_get_mscale(factor, scaling->mscale.value_or(1)) /
-                                  yarn_get_mscale(factor, scaling->mscale_all_dim.value_or(0)));
+    r.mscale = static_cast<float>(families::yarn_get_mscale(factor, scaling->mscale.value_or(1)) /
+                                  families::yarn_get_mscale(factor, scaling->mscale_all_dim.value_or(0)));
     return r;
   }
   return error(errc::unsupported, key + ".type", "\"" + type + "\"",
                "one of default, linear, llama3, yarn, deepseek_yarn (the variants the families use)");
+}
+
+// The RoPE a family's attention_params describe.
+inline result<rope> make_rope(const families::rope_params& p) {
+  return make_rope(static_cast<std::size_t>(p.dims), p.base, p.traditional, p.scaling, p.key);
 }
 
 }  // namespace famx::model
