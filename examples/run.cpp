@@ -55,7 +55,7 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
     return 1;
   }
   try {
-    const std::size_t V = m->spec().vocab;
+    const std::size_t V = m->info().vocab;
     auto cache = m->new_cache();
     std::vector<float> logits = m->forward(prompt, cache);
     double sum = 0;
@@ -68,7 +68,7 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
     }
     std::string toks;
     for (std::int32_t t : out) toks += (toks.empty() ? "" : ",") + std::to_string(t);
-    std::printf("%-13s %s: next tokens %s  logits checksum %.6e\n", m->spec().family.c_str(),
+    std::printf("%-13s %s: next tokens %s  logits checksum %.6e\n", m->info().model_type.c_str(),
                 path == famx::model::weight_path::quantized ? "quantized" : "dequantized", toks.c_str(), sum);
   } catch (const famx::error& e) {
     std::fprintf(stderr, "famx run: %s\n", e.what());

@@ -1,6 +1,6 @@
 // Each MoE family's router, configured from the real config.json files: the routing parameters,
 // and famx::moe::route<Family> against the fp64 reference.
-#include <famx/families/moe.hpp>  // includes <famx/kernels.hpp> first
+#include <famx/model/family_moe.hpp>  // includes <famx/kernels.hpp> first
 
 #include <doctest/doctest.h>
 
@@ -38,7 +38,7 @@ std::optional<typename famx::families::family_traits<Family>::config> typed_conf
 
 template <class Family>
 void check_route(const typename famx::families::family_traits<Family>::config& c) {
-  const auto rc = famx::families::routing_of(c);
+  const auto rc = famx::families::family_traits<Family>::routing(c);
   const std::size_t tokens = 33;
   std::mt19937 rng(60);
   std::normal_distribution<float> nd;
@@ -64,7 +64,7 @@ static_assert(!famx::families::has_router<famx::families::llama>);
 
 TEST_CASE("MoE routers from the real configs: 128 top-8, 512 top-10, 256 top-8 in 8 groups") {
   if (auto c = typed_config<famx::families::qwen3_moe>("Qwen--Qwen3-30B-A3B")) {
-    const auto r = famx::families::routing_of(*c);
+    const auto r = famx::families::family_traits<famx::families::qwen3_moe>::routing(*c);
     CHECK(r.scoring == famx::moe::scoring::softmax);
     CHECK(r.num_experts == 128);
     CHECK(r.num_experts_per_tok == 8);
@@ -73,20 +73,20 @@ TEST_CASE("MoE routers from the real configs: 128 top-8, 512 top-10, 256 top-8 i
     check_route<famx::families::qwen3_moe>(*c);
   }
   if (auto c = typed_config<famx::families::qwen3_moe>("Qwen--Qwen3-235B-A22B")) {
-    const auto r = famx::families::routing_of(*c);
+    const auto r = famx::families::family_traits<famx::families::qwen3_moe>::routing(*c);
     CHECK(r.num_experts == 128);
     CHECK(r.num_experts_per_tok == 8);
     check_route<famx::families::qwen3_moe>(*c);
   }
   if (auto c = typed_config<famx::families::qwen3_next>("Qwen--Qwen3-Next-80B-A3B-Instruct")) {
-    const auto r = famx::families::routing_of(*c);
+    const auto r = famx::families::family_traits<famx::families::qwen3_next>::routing(*c);
     CHECK(r.num_experts == 512);
     CHECK(r.num_experts_per_tok == 10);
     CHECK(r.norm_topk_prob);
     check_route<famx::families::qwen3_next>(*c);
   }
   if (auto c = typed_config<famx::families::deepseek_v3>("deepseek-ai--DeepSeek-V3")) {
-    const auto r = famx::families::routing_of(*c);
+    const auto r = famx::families::family_traits<famx::families::deepseek_v3>::routing(*c);
     CHECK(r.scoring == famx::moe::scoring::sigmoid);
     CHECK(r.num_experts == 256);
     CHECK(r.num_experts_per_tok == 8);

@@ -55,14 +55,16 @@ TEST_CASE("mlx-lm defaults fill absent keys") {
 }
 
 TEST_CASE("the registry: architectures[0] first, then model_type with mlx-lm's aliases") {
-  using famx::families::family_id;
-  CHECK(*famx::families::find_family("DeepseekV3ForCausalLM", "kimi_k2") == family_id::deepseek_v3);
-  CHECK(*famx::families::find_family("", "kimi_k2") == family_id::deepseek_v3);
-  CHECK(*famx::families::find_family("", "mistral") == family_id::llama);
-  CHECK(*famx::families::find_family("MistralForCausalLM", "") == family_id::llama);
-  CHECK(*famx::families::find_family("Qwen3NextForCausalLM", "qwen3_next") == family_id::qwen3_next);
-  CHECK(*famx::families::find_family("SomethingNew", "glm4_moe") == family_id::glm4_moe);
-  CHECK(famx::families::to_string(family_id::deepseek_v32) == "deepseek_v32");
+  using famx::families::builtin;
+  auto family = [](std::string_view arch, std::string_view type) { return builtin::name(builtin::find(arch, type).value()); };
+  CHECK(family("DeepseekV3ForCausalLM", "kimi_k2") == "deepseek_v3");
+  CHECK(family("", "kimi_k2") == "deepseek_v3");
+  CHECK(family("", "mistral") == "llama");
+  CHECK(family("MistralForCausalLM", "") == "llama");
+  CHECK(family("Qwen3NextForCausalLM", "qwen3_next") == "qwen3_next");
+  CHECK(family("SomethingNew", "glm4_moe") == "glm4_moe");
+  CHECK(builtin::name(builtin::index_of("deepseek_v32")) == "deepseek_v32");
+  CHECK(builtin::index_of("gpt2") == builtin::size);
   auto kimi = parse_model_config(
       R"({"architectures":["DeepseekV3ForCausalLM"],"model_type":"kimi_k2","num_attention_heads":64,"n_routed_experts":384,
           "num_experts_per_tok":8,"num_hidden_layers":2})",

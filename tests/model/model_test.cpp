@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <numbers>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,23 +152,55 @@ TEST_CASE("one attention head: softmax(scale q.k) v by hand") {
   CHECK(o[1] == 10.0f);
 }
 
-TEST_CASE("specs of the tiny models: MLA scale with mscale_all_dim, partial rotary, kinds") {
-  const auto ds = fm::reference_model::load(tiny("deepseek_v3")).value();
+TEST_CASE("attention parameters of the tiny models: MLA scale with mscale_all_dim, partial rotary, kinds") {
+  namespace ff = famx::families;
+  const auto ds = famx::io::load_model_config(tiny("deepseek_v3")).value();
+  const auto a = ff::family_traits<ff::deepseek_v3>::attention(*famx::io::typed_config<ff::deepseek_v3>(ds));
   // qd = 64 + 32; yarn factor 40, mscale_all_dim 1: (0.1 ln 40 + 1)^2 = 1.87385^2.
-  CHECK(ds.spec().scale == doctest::Approx(std::pow(0.1 * std::log(40.0) + 1, 2) / std::sqrt(96.0)).epsilon(1e-6));
-  CHECK(ds.spec().rope.traditional);
-  CHECK(ds.spec().layers[0].mlp == fm::mlp_kind::dense);
-  CHECK(ds.spec().layers[1].mlp == fm::mlp_kind::moe);
-  const auto qn = fm::reference_model::load(tiny("qwen3_next")).value();
-  CHECK(qn.spec().rope.dims == 16);  // head_dim 64 * partial_rotary_factor 0.25
-  CHECK(qn.spec().layers[0].attention == fm::attention_kind::delta_net);
-  CHECK(qn.spec().layers[1].attention == fm::attention_kind::gated);
-  const auto glm = fm::reference_model::load(tiny("glm4_moe")).value();
-  CHECK(glm.spec().rope.dims == 16);  // 32 * 0.5
-  const auto mi = fm::reference_model::load(tiny("ministral3")).value();
-  CHECK(mi.spec().llama4_beta == doctest::Approx(0.1));
-  CHECK(mi.spec().llama4_orig == 128);
-  CHECK(fm::llama4_scale(mi.spec(), 300) == doctest::Approx(1 + 0.1 * std::log(3.0)).epsilon(1e-6));
+  CHECK(a.scale == doctest::Approx(std::pow(0.1 * std::log(40.0) + 1, 2) / std::sqrt(96.0)).epsilon(1e-12));
+  CHECK(a.rope.traditional);
+  CHECK(ds.description.layers[0].mlp == "dense");
+  CHECK(ds.description.layers[1].mlp == "moe");
+  const auto qn = famx::io::load_model_config(tiny("qwen3_next")).value();
+  CHECK(ff::family_traits<ff::qwen3_next>::attention(*famx::io::typed_config<ff::qwen3_next>(qn)).rope.dims == 16);  // 64 * 0.25
+  CHECK(qn.description.layers[0].attention == "linear_attention");
+  CHECK(qn.description.layers[1].attention == "full_attention");
+  const auto glm = famx::io::load_model_config(tiny("glm4_moe")).value();
+  CHECK(ff::family_traits<ff::glm4_moe>::attention(*famx::io::typed_config<ff::glm4_moe>(glm)).rope.dims == 16);  // 32 * 0.5
+  const auto mi = famx::io::load_model_config(tiny("ministral3")).value();
+  const auto ma = ff::family_traits<ff::ministral3>::attention(*famx::io::typed_config<ff::ministral3>(mi));
+  CHECK(ma.query_scale_beta == doctest::Approx(0.1));
+  CHECK(ma.query_scale_orig == 128);
+  CHECK(fm::llama4_scale(ma.query_scale_beta, 128, 300) == doctest::Approx(1 + 0.1 * std::log(3.0)).epsilon(1e-6));
+  const auto kimi = fm::reference_model::load(tiny("kimi_k2")).value();
+  CHECK(kimi.info().family == "deepseek_v3");
+  CHECK(kimi.info().model_type == "kimi_k2");
+}
+
+TEST_CASE("the model binds the tensors verify expects and the advisor lists, every family, quantized and float") {
+  for (const auto& t : famx::io::tiny_models) {
+    for (int bits : {4, 0}) {
+      const std::string name(t.key);
+      CAPTURE(name);
+      CAPTURE(bits);
+      const famx::test::temp_dir dir;
+      famx::io::tiny_options o;
+      o.bits = bits;
+      famx::io::make_tiny_checkpoint(name, dir.path(), o).value();
+      const auto m = fm::reference_model::load(dir.path(), fm::weight_path::quantized).value();
+      const auto lm = famx::io::load_model_config(dir.path()).value();
+      const auto rep = famx::io::verify_checkpoint(dir.path());
+      REQUIRE(rep.ok());
+      std::set<std::string> table;
+      for (const auto& e : lm.description.tensors) table.insert(e.name);
+      const std::set<std::string> bound(m.bound_tensors().begin(), m.bound_tensors().end());
+      CHECK(m.bound_tensors().size() == table.size());  // each bound once
+      CHECK(bound == table);
+      const std::set<std::string> expected(rep.expected_tensors.begin(), rep.expected_tensors.end());
+      const std::set<std::string> read(m.read_tensors().begin(), m.read_tensors().end());
+      CHECK(read == expected);
+    }
+  }
 }
 
 TEST_CASE("prefill + decode equals full recompute, every family") {
@@ -177,7 +210,7 @@ TEST_CASE("prefill + decode equals full recompute, every family") {
     for (auto path : {fm::weight_path::dequantized, fm::weight_path::quantized}) {
       CAPTURE(static_cast<int>(path));
       const auto m = fm::reference_model::load(tiny(name), path).value();
-      const std::size_t V = m.spec().vocab;
+      const std::size_t V = m.info().vocab;
       auto full_cache = m.new_cache();
       const auto full = m.forward(kSeq, full_cache);
       auto c = m.new_cache();
@@ -218,7 +251,7 @@ TEST_CASE("the V3.2 indexer keeps the index_topk best keys once more are visible
   fm::layer_cache c;
   c.index_keys.resize(12 * 2);
   for (std::size_t j = 0; j < 12; ++j) c.index_keys[j * 2] = static_cast<float>(j % 5), c.index_keys[j * 2 + 1] = -1.0f;
-  fm::model_spec s;
+  fm::detail::indexer_params s;
   s.index_heads = 1, s.index_dim = 2, s.index_topk = 3;
   const std::vector<float> q = {1, 0}, w = {1};
   // scores relu(j % 5): 0 1 2 3 4 0 1 2 3 4 0 1 -> top 3: positions 4, 9 (4), then 3 (3, the lower of 3 and 8).
@@ -237,7 +270,7 @@ TEST_CASE("quantized kernels agree with dequantized fp32 within kQuantTol, every
     const double d = rel_diff(lb, la);
     CAPTURE(d);
     CHECK(d <= kQuantTol);
-    CHECK(greedy(la, dq.spec().vocab) == greedy(lb, qk.spec().vocab));
+    CHECK(greedy(la, dq.info().vocab) == greedy(lb, qk.info().vocab));
   }
 }
 
@@ -253,8 +286,8 @@ TEST_CASE("greedy tokens are stable across runs and SIMD targets") {
       for (int run = 0; run < 2; ++run) {
         auto c = m.new_cache();
         auto l = m.forward(std::span(kSeq).first(4), c);
-        std::vector<std::int32_t> toks = {greedy(l, m.spec().vocab).back()};
-        for (int i = 0; i < 4; ++i) toks.push_back(greedy(m.forward(std::span(toks).last(1), c), m.spec().vocab).back());
+        std::vector<std::int32_t> toks = {greedy(l, m.info().vocab).back()};
+        for (int i = 0; i < 4; ++i) toks.push_back(greedy(m.forward(std::span(toks).last(1), c), m.info().vocab).back());
         if (first.empty()) first = toks;
         CHECK(toks == first);
       }

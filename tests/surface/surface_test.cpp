@@ -6,8 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/hana/adapt_struct.hpp>
-
 #include "famx/families/conforms.hpp"
 #include "famx/families/registry.hpp"
 #include "famx/surface/conformance.hpp"
@@ -15,16 +13,21 @@
 
 namespace {
 struct toy_config {
-  std::int64_t hidden_size = 64;
-  std::int64_t num_attention_heads = 4;
-  std::int64_t num_key_value_heads = 2;
-  std::int64_t head_dim = 16;
-  bool use_qk_norm = false;
-  std::optional<std::int64_t> q_lora_rank;
+  FAMX_CONFIG_FIELDS(toy_config,
+                     (optional, std::int64_t, hidden_size, 64),
+                     (optional, std::int64_t, num_attention_heads, 4),
+                     (optional, std::int64_t, num_key_value_heads, 2),
+                     (optional, std::int64_t, head_dim, 16),
+                     (optional, bool, use_qk_norm, false),
+                     (optional, std::optional<std::int64_t>, q_lora_rank, std::nullopt))
+};
+// A variant: toy_config's fields plus one, with a changed default.
+struct toy_variant : toy_config {
+  FAMX_CONFIG_FIELDS_EXTEND(toy_variant, toy_config,
+                            (required, std::int64_t, vocab_size),
+                            (default, head_dim, 32))
 };
 }  // namespace
-BOOST_HANA_ADAPT_STRUCT(toy_config, hidden_size, num_attention_heads, num_key_value_heads, head_dim,
-                        use_qk_norm, q_lora_rank);
 
 namespace fs = famx::surface;
 using famx::families::family_traits;
@@ -35,7 +38,20 @@ TEST_CASE("fixed_string concatenates and paths print dotted") {
   static_assert(fs::path<"mlp", "switch_mlp", "gate_proj">::text.view() == "mlp.switch_mlp.gate_proj");
   static_assert(fs::one_of<fs::path<"self_attn", "q_proj">, fs::path<"self_attn", "q_b_proj">>::text.view() ==
                 "self_attn.q_proj or self_attn.q_b_proj");
-  CHECK(boost::hana::to<const char*>(fs::hstr<"q_proj">) == std::string("q_proj"));
+}
+
+TEST_CASE("config fields are written once; a variant inherits them and changes a default") {
+  static_assert(fs::has_field<toy_variant, "hidden_size"> && fs::has_field<toy_variant, "vocab_size">);
+  static_assert(!fs::has_field<toy_config, "vocab_size">);
+  static_assert(fs::field_descriptor<toy_variant, "vocab_size">::required);
+  static_assert(!fs::field_descriptor<toy_variant, "head_dim">::required);
+  CHECK(toy_config{}.head_dim == 16);
+  CHECK(toy_variant{}.head_dim == 32);
+  CHECK(fs::field<"head_dim">::eval(toy_variant{}) == 32);
+  std::vector<std::string> keys;
+  fs::for_each_field<toy_variant>([&](auto f) { keys.emplace_back(decltype(f)::key.view()); });
+  CHECK(keys == std::vector<std::string>{"hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+                                         "use_qk_norm", "q_lora_rank", "vocab_size"});
 }
 
 TEST_CASE("shape expressions evaluate on a config and print in HF keys") {
@@ -67,53 +83,55 @@ TEST_CASE("conditional modules exist in the surface and appear only when the con
   CHECK(names.back() == "m.self_attn.k_norm.weight");
 }
 
-TEST_CASE("MLA surfaces: q_proj or the q_lora path; kv_b_proj or the absorbed per-head form") {
-  using mla = family_traits<famx::families::deepseek_v3>::attention;
+TEST_CASE("MLA surface: q_proj or the q_lora path; kv_b_proj held split per head (embed_q, unembed_out)") {
+  using mla = family_traits<famx::families::deepseek_v3>::attention_kind;
   static_assert(mla::has<"q_proj">() && mla::has<"q_b_proj">() && mla::has<"q_a_layernorm">());
-  static_assert(mla::has<"kv_a_proj_with_mqa">() && mla::has<"kv_b_proj">() && !mla::has<"embed_q">());
-  static_assert(fs::mla_absorbed<>::has<"embed_q">() && fs::mla_absorbed<>::has<"unembed_out">());
-  static_assert(family_traits<famx::families::deepseek_v32>::attention::has<"indexer", "wq_b">());
-  static_assert(family_traits<famx::families::deepseek_v32>::attention::has<"indexer", "k_norm">());
+  static_assert(mla::has<"kv_a_proj_with_mqa">() && !mla::has<"kv_b_proj">() && mla::has<"embed_q">() &&
+                mla::has<"unembed_out">());
+  static_assert(family_traits<famx::families::deepseek_v32>::attention_kind::has<"indexer", "wq_b">());
+  static_assert(family_traits<famx::families::deepseek_v32>::attention_kind::has<"indexer", "k_norm">());
 
   famx::families::deepseek_v3_config c;  // mlx-lm defaults, q_lora_rank 1536
   c.n_routed_experts = 64;
-  std::vector<fs::tensor_entry> hf, mlx;
-  auto to_hf = [&](const fs::tensor_entry& t) { hf.push_back(t); };
-  auto to_mlx = [&](const fs::tensor_entry& t) { mlx.push_back(t); };
-  mla::tensors(c, fs::emit_at{"a", 0}, to_hf);
-  fs::mla_absorbed<>::tensors(c, fs::emit_at{"a", 0}, to_mlx);
-  auto count = [](const std::vector<fs::tensor_entry>& v) {
-    std::int64_t n = 0;
-    for (const auto& t : v) n += t.numel();
-    return n;
-  };
-  CHECK(count(hf) == count(mlx));
-  CHECK(hf[0].name == "a.self_attn.q_a_proj.weight");
-  CHECK(mlx[5].name == "a.self_attn.embed_q.weight");
-  CHECK(mlx[5].dims == famx::shape{32, 512, 128});  // [H, kv_lora_rank, qk_nope_head_dim]
-  CHECK(mlx[6].dims == famx::shape{32, 128, 512});  // [H, v_head_dim, kv_lora_rank]
+  std::vector<fs::tensor_entry> t;
+  auto sink = [&](const fs::tensor_entry& e) { t.push_back(e); };
+  mla::tensors(c, fs::emit_at{"a", 0}, sink);
+  CHECK(t[0].name == "a.self_attn.q_a_proj.weight");
+  CHECK(t[5].name == "a.self_attn.embed_q.weight");
+  CHECK(t[5].dims == famx::shape{32, 512, 128});  // [H, kv_lora_rank, qk_nope_head_dim]
+  CHECK(t[6].dims == famx::shape{32, 128, 512});  // [H, v_head_dim, kv_lora_rank]
+  // Together they hold HF's kv_b_proj [H * (qk_nope_head_dim + v_head_dim), kv_lora_rank].
+  CHECK(t[5].numel() + t[6].numel() == 32 * (128 + 128) * 512);
   c.q_lora_rank.reset();
-  hf.clear();
-  mla::tensors(c, fs::emit_at{"a", 0}, to_hf);
-  CHECK(hf[0].name == "a.self_attn.q_proj.weight");
-  CHECK(hf[0].dims == famx::shape{32 * 192, 4096});
+  t.clear();
+  mla::tensors(c, fs::emit_at{"a", 0}, sink);
+  CHECK(t[0].name == "a.self_attn.q_proj.weight");
+  CHECK(t[0].dims == famx::shape{32 * 192, 4096});
 }
 
-TEST_CASE("engine layer types are checked against the family surface") {
+TEST_CASE("engine layer types are checked against every layer kind of the family surface") {
   using namespace famx_test;
-  static_assert(famx::conforms_to<llama_layer, famx::families::llama>);
-  static_assert(famx::conforms_to<llama_layer, famx::families::ministral3>);
-  static_assert(famx::conforms_to<qwen_moe_layer, famx::families::qwen3_moe>);
-  static_assert(!famx::conforms_to<llama_layer, famx::families::qwen3_moe>);  // no switch_mlp
-  static_assert(famx::conforms_to<deepseek_layer, famx::families::deepseek_v3>);
-  static_assert(famx::conforms_to<deepseek_layer, famx::families::kimi_k2>);
-  static_assert(!famx::conforms_to<qwen_moe_layer, famx::families::deepseek_v3>);
-  static_assert(famx::check_conforms<qwen_moe_layer, famx::families::qwen3_moe>());
-  // The first missing path of a dense layer against Qwen3-MoE is the first expert projection.
-  using required = fs::required_members<family_traits<famx::families::qwen3_moe>::primary_layer>;
-  constexpr std::size_t i = fs::detail::first_missing<llama_layer, required>::value;
-  static_assert(fs::detail::nth<i, required>::type::text.view() == "mlp.switch_mlp.gate_proj");
-  CHECK(i == 4);
+  static_assert(famx::conforms_to<famx::families::llama, llama_layer>);
+  static_assert(famx::conforms_to<famx::families::ministral3, llama_layer>);
+  static_assert(famx::conforms_to<famx::families::qwen3, qwen_layer>);
+  static_assert(!famx::conforms_to<famx::families::qwen3, llama_layer>);  // no q_norm / k_norm
+  static_assert(famx::conforms_to<famx::families::qwen3_moe, qwen_moe_layer, qwen_layer>);
+  static_assert(!famx::conforms_to<famx::families::qwen3_moe, qwen_moe_layer>);  // its dense layers (mlp_only_layers)
+  static_assert(!famx::conforms_to<famx::families::qwen3_moe, llama_layer>);     // no switch_mlp
+  static_assert(famx::conforms_to<famx::families::deepseek_v3, deepseek_moe_layer, deepseek_dense_layer>);
+  static_assert(famx::conforms_to<famx::families::kimi_k2, deepseek_moe_layer, deepseek_dense_layer>);
+  static_assert(famx::conforms_to<famx::families::deepseek_v32, deepseek_v32_layer>);  // one type holding both MLPs
+  static_assert(!famx::conforms_to<famx::families::deepseek_v32, deepseek_moe_layer, deepseek_dense_layer>);  // no indexer
+  static_assert(!famx::conforms_to<famx::families::deepseek_v3, qwen_moe_layer, qwen_layer>);
+  static_assert(famx::conforms_to<famx::families::qwen3_next, next_linear_layer, next_full_layer>);
+  static_assert(!famx::conforms_to<famx::families::qwen3_next, next_full_layer>);  // no linear-attention layer type
+  static_assert(famx::check_conforms<famx::families::qwen3_moe, qwen_moe_layer, qwen_layer>());
+  // The first missing path of a dense layer against Qwen3-MoE's MoE layer is the router.
+  using required = fs::required_members<family_traits<famx::families::qwen3_moe>::moe_layer>;
+  constexpr std::size_t i = fs::detail::first_missing<qwen_layer, required>::value;
+  static_assert(fs::detail::nth<i, required>::type::text.view() == "mlp.gate");
+  // An engine with other names states its mapping once (a fused qkv_proj, num_heads for n_heads).
+  static_assert(famx::conforms_to<famx::families::llama, renamed_llama_layer>);
 }
 
 TEST_CASE("layer surfaces list what the tensor-parallel strategy touches") {
@@ -123,5 +141,7 @@ TEST_CASE("layer surfaces list what the tensor-parallel strategy touches") {
   static_assert(!fs::path<"self_attn", "q_proj">::in<layer>);
   CHECK(layer::kind() == "linear_attention/moe");
   CHECK(family_traits<famx::families::deepseek_v3>::moe_layer::kind() == "mla/moe");
-  static_assert(fs::required_members<layer>::size == 14);
+  // Every module of the layer (norms, projections, conv, raw arrays, router, experts, shared expert)
+  // plus the two head-count attributes the strategy rewrites.
+  static_assert(fs::required_members<layer>::size == 23);
 }
