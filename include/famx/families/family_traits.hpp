@@ -124,7 +124,7 @@ struct for_kind<surface::type_list<L...>> {
       std::optional<R> r;
       std::size_t j = 0;
       (void)((j++ == i ? (r.emplace(f.template operator()<L>()), true) : false) || ...);
-      return std::move(*r);
+      return R(std::move(*r));
     }
   }
 };
