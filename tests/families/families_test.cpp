@@ -152,7 +152,9 @@ TEST_CASE("deepseek_v3: DeepSeek-V3 671B / 37B without the MTP layer; storage eq
   CHECK(d.layers[3].mlp == "moe");
   CHECK(tensor(d, "model.layers.0.self_attn.q_b_proj.weight").dims == famx::shape{24576, 1536});
   CHECK(tensor(d, "model.layers.0.self_attn.kv_a_proj_with_mqa.weight").dims == famx::shape{576, 7168});
-  CHECK(tensor(d, "model.layers.0.self_attn.kv_b_proj.weight").dims == famx::shape{128 * 256, 512});
+  // kv_b_proj [128 * 256, 512] as mlx-lm holds it: split per head.
+  CHECK(tensor(d, "model.layers.0.self_attn.embed_q.weight").dims == famx::shape{128, 512, 128});
+  CHECK(tensor(d, "model.layers.0.self_attn.unembed_out.weight").dims == famx::shape{128, 128, 512});
   CHECK(tensor(d, "model.layers.0.self_attn.o_proj.weight").dims == famx::shape{7168, 16384});
   CHECK(tensor(d, "model.layers.0.mlp.gate_proj.weight").dims == famx::shape{18432, 7168});
   const auto& bias = tensor(d, "model.layers.3.mlp.gate.e_score_correction_bias");

@@ -182,10 +182,10 @@ inline void tp_collectives(rank_plan& r, const families::model_description& d, i
 
 inline void head_counts(rank_plan& r, const families::model_description& d, int n, bool kv_replication) {
   r.heads = d.dim("num_attention_heads") / n;
-  // KV heads split over the ranks (none when the cache is replicated, as MLA's latent is).
-  const bool split = !d.layers.empty() && std::ranges::any_of(d.layers.front().kv, [](const surface::kv_term& t) {
-                       return t.per_token && t.heads > 0;
-                     });
+  // KV heads split over the ranks (none when every layer's cache is replicated, as MLA's latent is).
+  const bool split = std::ranges::any_of(d.layers, [](const families::layer_info& l) {
+    return std::ranges::any_of(l.kv, [](const surface::kv_term& t) { return t.per_token && t.heads > 0; });
+  });
   r.kv_heads = split ? kv_heads_of(d.dim("num_key_value_heads"), n, r.rank, kv_replication).count : 0;
   r.linear_key_heads = d.dim("linear_num_key_heads") / n;
   r.linear_value_heads = d.dim("linear_num_value_heads") / n;
