@@ -74,17 +74,56 @@ TEST_CASE("the registry: architectures[0] first, then model_type with mlx-lm's a
   CHECK(kimi->description.model_type == "kimi_k2");
 }
 
-TEST_CASE("unknown architectures list the supported ones") {
+TEST_CASE("the family is the one model_type names (as mlx-lm selects it); unknown ones list the supported ones") {
   const auto e = err(R"({"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"})", "gpt2.json");
   CHECK(e.code() == errc::unknown_family);
   CHECK(e.message().starts_with(
-      "gpt2.json: architectures.0: found architecture \"GPT2LMHeadModel\", model_type \"gpt2\", expected an "
+      "gpt2.json: model_type: found \"gpt2\" (architectures.0 \"GPT2LMHeadModel\"), expected an "
       "architecture in {LlamaForCausalLM, MistralForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, "
       "Qwen3NextForCausalLM, DeepseekV3ForCausalLM, DeepseekV32ForCausalLM, Glm4MoeForCausalLM, "
       "Ministral3ForCausalLM} or a model_type in {llama, mistral, qwen3, qwen3_moe, qwen3_next, deepseek_v3, "
       "kimi_k2, joyai_llm_flash, deepseek_v32, glm4_moe, ministral3}"));
   CHECK(err(R"({"hidden_size":1})").message() ==
-        "config.json: model_type: found no such key (and no architectures), expected a model_type string naming the family");
+        "config.json: model_type: found no such key, expected a model_type string naming the family (mlx-lm selects the model by it)");
+  // A known architecture does not rescue an unknown or empty model_type.
+  CHECK(err(R"({"architectures":["LlamaForCausalLM"],"model_type":"llama2"})").code() == errc::unknown_family);
+  CHECK(err(R"({"architectures":["LlamaForCausalLM"],"model_type":""})").code() == errc::unknown_family);
+  CHECK(err(R"({"architectures":["LlamaForCausalLM"]})").message().find("model_type: found no such key (architectures.0 is") !=
+        std::string::npos);
+  // An architecture of another family contradicts model_type.
+  const auto c = err(R"({"architectures":["Qwen3ForCausalLM"],"model_type":"llama"})");
+  CHECK(c.code() == errc::inconsistent);
+  CHECK(c.path() == "architectures.0");
+}
+
+TEST_CASE("hostile configs: trailing JSON, duplicate keys, out-of-range and non-positive values, incomplete RoPE") {
+  // Two objects back to back: the second is not ignored.
+  CHECK(err(llama_json() + R"({"model_type":"qwen3"})").message() ==
+        "config.json: found more JSON after the root object, expected one JSON object (config.json holds one)");
+  // A key given twice takes its last value, as Python's json (and so mlx-lm) does, in either order.
+  for (const auto& twice : {std::string(R"(,"rope_theta":1.0,"rope_theta":500000.0)"), std::string(R"(,"rope_theta":500000.0)")}) {
+    auto m = parse_model_config(R"({"rope_theta":7.0,)" + llama_json(twice).substr(1), "config.json");
+    REQUIRE(m.has_value());
+    CHECK(*m->description.number("rope_theta") == 500000.0);
+  }
+  // Sizes famx would overflow or spin on, and the -1 that used to mean "absent".
+  CHECK(err(llama_json(R"(,"head_dim":-1)")).message().starts_with("config.json: head_dim: found -1, expected an integer in [0, "));
+  CHECK(err(R"({"model_type":"llama","hidden_size":256,"num_hidden_layers":100000,"intermediate_size":512,
+    "num_attention_heads":8,"rms_norm_eps":1e-5,"vocab_size":1000})").path() == "num_hidden_layers");
+  CHECK(err(R"({"model_type":"llama","hidden_size":256,"num_hidden_layers":2147483648,"intermediate_size":512,
+    "num_attention_heads":8,"rms_norm_eps":1e-5,"vocab_size":1000})").path() == "num_hidden_layers");
+  CHECK(err(moe_json("2147483648", "2")).path() == "num_experts");
+  CHECK(err(deepseek_json(R"(,"n_routed_experts":2147483648)")).path() == "n_routed_experts");
+  // Values that make the forward NaN.
+  CHECK(err(llama_json(R"(,"rope_theta":-1)")).message() == "config.json: rope_theta: found -1, expected a positive number");
+  CHECK(err(R"({"model_type":"llama","hidden_size":256,"num_hidden_layers":2,"intermediate_size":512,
+    "num_attention_heads":8,"rms_norm_eps":-1,"vocab_size":1000})").path() == "rms_norm_eps");
+  // A RoPE variant without the key mlx-lm reads for it.
+  const auto y = err(llama_json(R"(,"rope_scaling":{"rope_type":"yarn"})"));
+  CHECK(y.code() == errc::missing);
+  CHECK(y.path() == "rope_scaling.factor");
+  CHECK(err(llama_json(R"(,"rope_scaling":{"rope_type":"longrope","factor":4})")).path() == "rope_scaling.rope_type");
+  CHECK(err(llama_json(R"(,"rope_scaling":{"rope_type":"linear","factor":0})")).path() == "rope_scaling.factor");
 }
 
 TEST_CASE("phase 1 errors: missing required key, wrong type, malformed JSON, unreadable file") {
@@ -168,6 +207,17 @@ TEST_CASE("the MLX quantization dict: global format, per-module overrides, false
   CHECK(e.message() == "config.json: quantization.bits: found no such key, expected both group_size and bits in the MLX quantization dict");
   e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4,"lm_head":true})"));
   CHECK(e.message() == "config.json: quantization.lm_head: found true, expected false or a {group_size, bits} object");
+  // Bits that do not fit an int are not truncated (4294967300 would be 4); -1 is not "the global value".
+  e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4294967300})"));
+  CHECK(e.message() == "config.json: quantization.bits: found 4294967300, expected an integer in [-2147483648, 2147483647]");
+  e = err(llama_json(R"(,"quantization":{"group_size":64,"bits":4,"model.layers.0.mlp.up_proj":{"bits":-1,"group_size":-1}})"));
+  CHECK(e.message() == "config.json: quantization.model.layers.0.mlp.up_proj.bits: found -1, expected one of 2, 3, 4, 5, 6, 8");
+  // A module given twice takes its last entry.
+  auto twice = parse_model_config(llama_json(R"(,"quantization":{"group_size":64,"bits":4,
+      "model.layers.0.mlp.up_proj":{"bits":8},"model.layers.0.mlp.up_proj":false})"), "q.json");
+  REQUIRE(twice.has_value());
+  REQUIRE(twice->quantization->overrides.size() == 1);
+  CHECK_FALSE(twice->quantization->find("model.layers.0.mlp.up_proj")->format.has_value());
 }
 
 TEST_CASE("mistral3 wraps a ministral3 (or llama) text model in text_config") {

@@ -74,6 +74,43 @@ struct attention_params {
 // YaRN's magnitude correction: 1 for scale <= 1, else 0.1 * m * ln(scale) + 1.
 inline double yarn_get_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
 
+// Checks a RoPE as mlx-lm's initialize_rope takes it: a positive base, a variant it knows
+// (default, linear, llama3, yarn, deepseek_yarn) with the keys that variant reads without a default
+// (factor) and sane values (factor > 0; llama3: high_freq_factor > low_freq_factor > 0). Errors
+// name the dict's key.
+inline result<void> validate_rope(const rope_params& r, std::string_view file) {
+  auto bad = [&](std::string key, std::string found, std::string expected) -> result<void> {
+    return error(errc::invalid_value, std::move(key), std::move(found), std::move(expected), std::string(file));
+  };
+  if (!(r.base > 0)) return bad(r.key == "rope_scaling" ? "rope_theta" : r.key + ".rope_theta", std::to_string(r.base), "a positive number");
+  if (!r.scaling) return {};
+  const rope_scaling& s = *r.scaling;
+  const std::string type = s.type.value_or(s.rope_type.value_or("default"));
+  const std::string where = r.key + (s.type ? ".type" : ".rope_type");
+  if (type != "default" && type != "linear" && type != "llama3" && type != "yarn" && type != "deepseek_yarn")
+    return error(errc::unsupported, where, "\"" + type + "\"",
+                 "one of default, linear, llama3, yarn, deepseek_yarn (the variants mlx-lm builds for these families)",
+                 std::string(file));
+  if (type == "default") return {};
+  if (!s.factor) return error(errc::missing, r.key + ".factor", "no such key", "the scaling factor a " + type + " RoPE reads", std::string(file));
+  if (!(*s.factor > 0)) return bad(r.key + ".factor", std::to_string(*s.factor), "a positive factor");
+  if (type == "llama3") {
+    const double lo = s.low_freq_factor.value_or(1.0), hi = s.high_freq_factor.value_or(4.0);
+    if (!(lo > 0)) return bad(r.key + ".low_freq_factor", std::to_string(lo), "a positive number");
+    if (!(hi > lo)) return bad(r.key + ".high_freq_factor", std::to_string(hi), "more than low_freq_factor = " + std::to_string(lo));
+  }
+  if (s.original_max_position_embeddings && *s.original_max_position_embeddings <= 0)
+    return bad(r.key + ".original_max_position_embeddings", std::to_string(*s.original_max_position_embeddings), "a positive integer");
+  return {};
+}
+
+// validate_rope on an attention's RoPE and, when it has one, its indexer's.
+inline result<void> validate_rope(const attention_params& a, std::string_view file) {
+  if (auto r = validate_rope(a.rope, file); !r) return r;
+  if (a.index_rope) return validate_rope(*a.index_rope, file);
+  return {};
+}
+
 template <class Family>
 struct family_traits {
   static_assert(!std::is_same_v<Family, Family>,

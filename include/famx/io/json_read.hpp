@@ -4,7 +4,11 @@
 // key per field, found with find_field_unordered). A mismatch is a famx::error naming file, key,
 // found and expected.
 
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,30 +63,43 @@ template <class T>
 result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& key, std::string_view file);
 
 namespace detail {
-// Reads every field of config struct S from object o; a required field must be present.
+// Reads every field of config struct S from object o (from its first key, whatever was read of it
+// before); a key given twice takes its last value, as Python's json does; a required field must be
+// present. Keys S does not declare are skipped.
 template <surface::config_struct S>
 result<void> read_members(od::object o, S& out, const std::string& prefix, std::string_view file) {
+  using fields = typename S::famx_fields;
+  std::array<bool, fields::size> seen{};
+  auto path = [&](std::string_view n) { return prefix.empty() ? std::string(n) : prefix + "." + std::string(n); };
+  if (auto ec = o.reset().error()) return json_error(ec, file, prefix);
+  for (auto f : o) {
+    std::string_view k;
+    if (auto ec = f.unescaped_key().get(k)) return json_error(ec, file, prefix);
+    const std::string key = path(k);
+    od::value v;
+    if (auto ec = f.value().get(v)) return json_error(ec, file, key);
+    result<void> res;
+    std::size_t i = 0;
+    surface::for_each_field<S>([&](auto field) {
+      using F = decltype(field);
+      if (F::key.view() == k) {
+        res = read_json(v, out.*(F::member), key, file);
+        seen[i] = true;
+      }
+      ++i;
+    });
+    if (!res) return res;
+  }
   result<void> res;
+  std::size_t i = 0;
   surface::for_each_field<S>([&](auto field) {
     using F = decltype(field);
-    if (!res) return;
-    const std::string_view n = F::key.view();
-    const std::string key = prefix.empty() ? std::string(n) : prefix + "." + std::string(n);
-    od::value v;
-    const auto ec = o.find_field_unordered(n).get(v);
-    if (ec == simdjson::NO_SUCH_FIELD) {
-      if (F::required)
-        res = error(errc::missing, key, "no such key",
-                    "a required key holding " + expected_text<surface::field_type<S, F>>() +
-                        " (mlx-lm's ModelArgs has no default for it)",
-                    std::string(file));
-      return;
-    }
-    if (ec) {
-      res = json_error(ec, file, key);
-      return;
-    }
-    res = read_json(v, out.*(F::member), key, file);
+    if (res && F::required && !seen[i])
+      res = error(errc::missing, path(F::key.view()), "no such key",
+                  "a required key holding " + expected_text<surface::field_type<S, F>>() +
+                      " (mlx-lm's ModelArgs has no default for it)",
+                  std::string(file));
+    ++i;
   });
   return res;
 }
@@ -115,11 +132,17 @@ result<void> read_json(simdjson::ondemand::value v, T& out, const std::string& k
   } else if constexpr (std::is_integral_v<T>) {
     std::int64_t x = 0;
     if (v.get_int64().get(x)) return mismatch();
+    if (!std::in_range<T>(x))
+      return error(errc::invalid_value, key, detail::found_text(v),
+                   "an integer in [" + std::to_string(std::numeric_limits<T>::min()) + ", " +
+                       std::to_string(std::numeric_limits<T>::max()) + "]",
+                   std::string(file));
     out = static_cast<T>(x);
     return {};
   } else if constexpr (std::is_floating_point_v<T>) {
     double x = 0;
     if (v.get_double().get(x)) return mismatch();
+    if (!std::isfinite(x)) return error(errc::invalid_value, key, detail::found_text(v), "a finite number", std::string(file));
     out = static_cast<T>(x);
     return {};
   } else if constexpr (std::is_same_v<T, std::string>) {

@@ -67,6 +67,8 @@ inline result<quantization_config> parse_quantization(simdjson::ondemand::value 
     return error(errc::wrong_type, key, detail::found_text(v), "an object", std::string(file));
   quantization_config q;
   bool have_bits = false, have_group = false;
+  // Per-module objects: their own group_size / bits (absent: the global value, filled in below).
+  std::vector<std::pair<std::optional<int>, std::optional<int>>> own;
   for (auto field : o) {
     std::string_view k;
     if (auto ec = field.unescaped_key().get(k)) return detail::json_error(ec, file, key);
@@ -96,11 +98,19 @@ inline result<quantization_config> parse_quantization(simdjson::ondemand::value 
         od::object fo;
         if (auto ec = fv.get_object().get(fo)) return detail::json_error(ec, file, sub);
         if (auto r = detail::read_format(fo, gs, bits, ov.mode, sub, file); !r) return r.err();
-        ov.format = quant::affine_format{bits.value_or(-1), gs.value_or(-1)};  // -1: global, filled below
+        ov.format = quant::affine_format{};
       } else {
         continue;  // other scalar keys (e.g. quant_method) carry no per-module rule
       }
+      // A module given twice takes its last entry (as Python's json does).
+      for (std::size_t i = 0; i < q.overrides.size(); ++i)
+        if (q.overrides[i].module == ov.module) {
+          q.overrides.erase(q.overrides.begin() + static_cast<std::ptrdiff_t>(i));
+          own.erase(own.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
       q.overrides.push_back(std::move(ov));
+      own.emplace_back(gs, bits);
     }
   }
   if (!q.quant_method.empty()) return q;  // not an MLX dict: nothing more to check
@@ -111,14 +121,15 @@ inline result<quantization_config> parse_quantization(simdjson::ondemand::value 
     return error(errc::unsupported, key + ".mode", "\"" + q.mode + "\"",
                  "\"affine\" (mxfp4/mxfp8/nvfp4 are not handled yet)", std::string(file));
   if (auto r = quant::validate(q.global, key); !r) return r.err().at_file(file);
-  for (auto& ov : q.overrides) {
+  for (std::size_t i = 0; i < q.overrides.size(); ++i) {
+    auto& ov = q.overrides[i];
     const std::string sub = key + "." + ov.module;
     if (ov.mode != "affine")
       return error(errc::unsupported, sub + ".mode", "\"" + ov.mode + "\"",
                    "\"affine\" (mxfp4/mxfp8/nvfp4 are not handled yet)", std::string(file));
     if (!ov.format) continue;
-    if (ov.format->bits == -1) ov.format->bits = q.global.bits;
-    if (ov.format->group_size == -1) ov.format->group_size = q.global.group_size;
+    ov.format->group_size = own[i].first.value_or(q.global.group_size);
+    ov.format->bits = own[i].second.value_or(q.global.bits);
     if (auto r = quant::validate(*ov.format, sub); !r) return r.err().at_file(file);
   }
   return q;

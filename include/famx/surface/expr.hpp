@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "famx/core/error.hpp"
 #include "famx/surface/config.hpp"
 #include "famx/surface/fixed_string.hpp"
 
@@ -45,7 +46,23 @@ struct lit {
 namespace detail {
 template <class E>
 std::string paren(int outer) {
-  return E::precedence < outer ? "(" + E::text() + ")" : E::text();
+  std::string t = E::text();
+  if (E::precedence >= outer) return t;
+  std::string r(1, '(');  // built by appends: g++ 12 warns (-Wrestrict) on chains of operator+
+  r += t;
+  r += ')';
+  return r;
+}
+// a, op, b joined.
+inline std::string join(std::string a, char op, const std::string& b) {
+  a += op;
+  a += b;
+  return a;
+}
+// Throws a famx::error naming expression Expr, whose value overflows 63 bits.
+template <class Expr>
+[[noreturn]] void overflowed() {
+  throw error(errc::invalid_value, Expr::text(), "a size that overflows 63 bits", "sizes famx can count");
 }
 }  // namespace detail
 
@@ -53,8 +70,12 @@ std::string paren(int outer) {
 template <class A, class B>
 struct add {
   template <class Cfg>
-  static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) + B::eval(c); }
-  static std::string text() { return detail::paren<A>(1) + "+" + detail::paren<B>(1); }
+  static constexpr std::int64_t eval(const Cfg& c) {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(A::eval(c), B::eval(c), &r)) detail::overflowed<add>();
+    return r;
+  }
+  static std::string text() { return detail::join(detail::paren<A>(1), '+', detail::paren<B>(1)); }
   static constexpr int precedence = 1;
 };
 
@@ -62,8 +83,12 @@ struct add {
 template <class A, class B>
 struct mul {
   template <class Cfg>
-  static constexpr std::int64_t eval(const Cfg& c) { return A::eval(c) * B::eval(c); }
-  static std::string text() { return detail::paren<A>(2) + "*" + detail::paren<B>(2); }
+  static constexpr std::int64_t eval(const Cfg& c) {
+    std::int64_t r = 0;
+    if (__builtin_mul_overflow(A::eval(c), B::eval(c), &r)) detail::overflowed<mul>();
+    return r;
+  }
+  static std::string text() { return detail::join(detail::paren<A>(2), '*', detail::paren<B>(2)); }
   static constexpr int precedence = 2;
 };
 
@@ -80,14 +105,14 @@ template <fixed_string Key>
 struct is_null {
   template <class Cfg>
   static constexpr bool eval(const Cfg& c) { return !field_value<Key>(c).has_value(); }
-  static std::string text() { return std::string(Key.view()) + " is null"; }
+  static std::string text() { return std::string(Key.view()).append(" is null"); }
 };
 // Negation of a condition.
 template <class C>
 struct negate {
   template <class Cfg>
   static constexpr bool eval(const Cfg& c) { return !C::eval(c); }
-  static std::string text() { return "not " + C::text(); }
+  static std::string text() { return std::string("not ").append(C::text()); }
 };
 // The constant conditions.
 struct always {
