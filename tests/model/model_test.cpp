@@ -317,3 +317,71 @@ TEST_CASE("bad input: unknown token id, missing tensor, wrong shape give famx::e
   CHECK(r.err().code() == famx::errc::shape_mismatch);
   CHECK(r.err().path() == "model.embed_tokens.weight");
 }
+
+TEST_CASE("sliding-window layers: a prompt shorter than the window runs as full attention; longer, each query sees its window") {
+  // Llama's tiny config with layer_types: both layers sliding over 16 positions.
+  const std::string base(famx::io::find_tiny("llama")->config_json);
+  auto with = [&](const std::string& extra, int layers) {
+    std::string j = base;
+    j.replace(j.find("\"num_hidden_layers\":2"), 21, "\"num_hidden_layers\":" + std::to_string(layers));
+    j.insert(j.rfind('}'), extra);
+    return j;
+  };
+  const famx::test::temp_dir dir;
+  famx::io::make_checkpoint(with(R"(,"layer_types":["sliding_attention","full_attention"],"sliding_window":16)", 2), dir / "sliding").value();
+  famx::io::make_checkpoint(with("", 2), dir / "full").value();
+  const auto sliding = fm::reference_model::load(dir / "sliding", fm::weight_path::quantized).value();
+  const auto full = fm::reference_model::load(dir / "full", fm::weight_path::quantized).value();
+  auto a = sliding.new_cache(), b = full.new_cache();
+  CHECK(sliding.forward(kSeq, a) == full.forward(kSeq, b));  // 12 tokens < 16: the window holds them all
+  const std::vector<std::int32_t> next = {77};
+  CHECK(sliding.forward(next, a) == full.forward(next, b));
+
+  // One sliding layer with a window of 3 over 7 tokens: position p's logits are those of the same
+  // weights under full attention run on tokens p-2 .. p alone (at their positions), bit for bit.
+  famx::io::make_checkpoint(with(R"(,"layer_types":["sliding_attention"],"sliding_window":3)", 1), dir / "w3").value();
+  famx::io::make_checkpoint(with("", 1), dir / "w3full").value();
+  const auto w3 = fm::reference_model::load(dir / "w3", fm::weight_path::quantized).value();
+  const auto w3full = fm::reference_model::load(dir / "w3full", fm::weight_path::quantized).value();
+  const std::vector<std::int32_t> seq = {1, 7, 42, 100, 3, 511, 250};
+  const std::size_t V = w3.info().vocab;
+  auto c = w3.new_cache();
+  const auto prefill = w3.forward(seq, c);  // prefill longer than the window, one call
+  auto d = w3.new_cache();
+  std::vector<float> stepped;
+  for (std::int32_t tok : seq) {  // the same token by token through the rotating cache
+    const auto l = w3.forward(std::span(&tok, 1), d);
+    stepped.insert(stepped.end(), l.begin(), l.end());
+  }
+  CHECK(prefill == stepped);
+  CHECK(d.layers[0].keys.size() == 3 * 4 * 32);  // the cache keeps 3 tokens of 4 KV heads of 32
+  CHECK(d.layers[0].start == 4);
+  for (std::size_t p = 2; p < seq.size(); ++p) {
+    CAPTURE(p);
+    auto w = w3full.new_cache();
+    w.offset = w.layers[0].start = p - 2;  // a cache that begins at position p - 2
+    const auto l = w3full.forward(std::span(seq).subspan(p - 2, 3), w);
+    CHECK(std::equal(l.end() - static_cast<std::ptrdiff_t>(V), l.end(), prefill.begin() + static_cast<std::ptrdiff_t>(p * V)));
+  }
+}
+
+TEST_CASE("layer_types and sliding_window are checked, never dropped") {
+  const std::string base(famx::io::find_tiny("ministral3")->config_json);
+  auto bad = [&](const std::string& extra) {
+    std::string j = base;
+    j.insert(j.rfind('}'), extra);
+    auto m = famx::io::parse_model_config(j, "config.json");
+    REQUIRE_FALSE(m.has_value());
+    return m.err();
+  };
+  CHECK(bad(R"(,"layer_types":["sliding_attention"],"sliding_window":8)").path() == "layer_types");  // 1 entry, 2 layers
+  CHECK(bad(R"(,"layer_types":["sliding_attention","chunked_attention"],"sliding_window":8)").path() == "layer_types.1");
+  CHECK(bad(R"(,"layer_types":["sliding_attention","full_attention"])").path() == "sliding_window");
+  std::string ok = base;
+  ok.insert(ok.rfind('}'), R"(,"layer_types":["sliding_attention","full_attention"],"sliding_window":8)");
+  const auto m = famx::io::parse_model_config(ok, "config.json").value();
+  CHECK(m.description.layers[0].attention == "sliding_attention");
+  CHECK(m.description.layers[1].attention == "full_attention");
+  CHECK(famx::shard::kv_cache_bytes(m.description, 0, 100).value() == 8 * 2 * 4 * 32 * 2);  // 8 tokens kept
+  CHECK(famx::shard::kv_cache_bytes(m.description, 1, 100).value() == 100 * 2 * 4 * 32 * 2);
+}

@@ -1,6 +1,7 @@
 #pragma once
 // Llama 3.x (model_type `llama`; mlx-lm also maps `mistral` here): GQA without q/k norm, llama3
-// RoPE scaling, embeddings tied by default (Llama 3.2 1B / 3B), biases when attention_bias / mlp_bias.
+// RoPE scaling, embeddings tied by default (Llama 3.2 1B / 3B), biases when attention_bias / mlp_bias,
+// sliding-window layers where layer_types says "sliding_attention".
 
 #include <array>
 #include <cmath>
@@ -72,6 +73,35 @@ result<void> validate_gqa(const Cfg& c, std::string_view file) {
   return {};
 }
 
+// Checks layer_types (one "full_attention" or "sliding_attention" per layer) and that
+// sliding_window is a positive size when some layer slides.
+template <class Cfg>
+result<void> validate_layer_types(const Cfg& c, std::string_view file) {
+  if (!c.layer_types) return {};
+  const auto& t = *c.layer_types;
+  if (static_cast<std::int64_t>(t.size()) != c.num_hidden_layers)
+    return bad_value(errc::inconsistent, file, "layer_types", std::to_string(t.size()) + " entries",
+                     "one per layer: num_hidden_layers = " + std::to_string(c.num_hidden_layers));
+  bool sliding = false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] != "full_attention" && t[i] != "sliding_attention")
+      return bad_value(errc::unsupported, file, "layer_types." + std::to_string(i), "\"" + t[i] + "\"",
+                       "\"full_attention\" or \"sliding_attention\" (the layer types mlx-lm builds)");
+    sliding = sliding || t[i] == "sliding_attention";
+  }
+  if (sliding && c.sliding_window.value_or(0) <= 0)
+    return bad_value(errc::missing, file, "sliding_window",
+                     c.sliding_window ? std::to_string(*c.sliding_window) : std::string("no such key (or null)"),
+                     "a positive window for the sliding_attention layers");
+  return {};
+}
+
+// Index into {full, sliding} layers of layer i by layer_types (absent: every layer full).
+template <class Cfg>
+std::size_t sliding_kind(const Cfg& c, std::int64_t i) {
+  return c.layer_types && (*c.layer_types)[static_cast<std::size_t>(i)] == "sliding_attention" ? 1 : 0;
+}
+
 // The softmax scale 1 / sqrt(head_dim).
 inline double inverse_sqrt(std::int64_t head_dim) { return 1.0 / std::sqrt(static_cast<double>(head_dim)); }
 }  // namespace detail
@@ -85,15 +115,15 @@ struct family_traits<llama> {
   static constexpr std::string_view summary =
       "dense decoder, grouped-query attention, SwiGLU MLP; llama3 RoPE scaling (three frequency bands)";
   using config = llama_config;
-  using layer = surface::decoder_layer<surface::gqa_attention<surface::flag<"attention_bias">>,
-                                       surface::dense_glu<surface::field<"intermediate_size">,
-                                                          surface::flag<"mlp_bias">>>;
-  using layers = surface::type_list<layer>;
+  using mlp = surface::dense_glu<surface::field<"intermediate_size">, surface::flag<"mlp_bias">>;
+  using layer = surface::decoder_layer<surface::gqa_attention<surface::flag<"attention_bias">>, mlp>;
+  using sliding_layer = surface::decoder_layer<surface::sliding_attention<surface::flag<"attention_bias">>, mlp>;
+  using layers = surface::type_list<layer, sliding_layer>;
   using sanitize = surface::type_list<>;
 
-  // Index into `layers` of decoder layer i.
+  // Index into `layers` of decoder layer i: full or sliding attention, by layer_types.
   template <class Cfg>
-  static std::size_t layer_kind(const Cfg&, std::int64_t) { return 0; }
+  static std::size_t layer_kind(const Cfg& c, std::int64_t i) { return detail::sliding_kind(c, i); }
   // mlx-lm __post_init__: derived defaults.
   static void finalize(config& c) {
     if (!c.num_key_value_heads) c.num_key_value_heads = c.num_attention_heads;
@@ -101,7 +131,8 @@ struct family_traits<llama> {
   }
   // Semantic checks of a parsed config, before finalize.
   static result<void> validate(const config& c, std::string_view file) {
-    return detail::validate_gqa(c, file);
+    if (auto r = detail::validate_gqa(c, file); !r) return r;
+    return detail::validate_layer_types(c, file);
   }
   template <class Cfg>
   static bool tied(const Cfg& c) { return c.tie_word_embeddings; }

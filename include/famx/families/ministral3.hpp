@@ -1,7 +1,7 @@
 #pragma once
 // Ministral 3 (model_type `ministral3`, the text model inside `mistral3`): Llama's surface without
 // biases; RoPE from the transformers-v5 `rope_parameters` dict (YaRN) and the Llama-4 position-
-// dependent query scale (llama_4_scaling_beta).
+// dependent query scale (llama_4_scaling_beta); sliding-window layers as in Llama.
 
 #include "famx/families/llama.hpp"
 
@@ -39,7 +39,8 @@ struct family_traits<ministral3> : family_traits<llama> {
       "1 + beta*ln(1 + floor(pos / original_max_position_embeddings)) applied after RoPE";
   using config = ministral3_config;
   using layer = surface::decoder_layer<surface::gqa_attention<>, surface::dense_glu<>>;
-  using layers = surface::type_list<layer>;
+  using sliding_layer = surface::decoder_layer<surface::sliding_attention<>, surface::dense_glu<>>;
+  using layers = surface::type_list<layer, sliding_layer>;
   using sanitize = surface::type_list<families::sanitize::drop_activation_scale, families::sanitize::fp8_dequant>;
 
   static void finalize(config& c) {
@@ -50,7 +51,8 @@ struct family_traits<ministral3> : family_traits<llama> {
     if (!c.rope_parameters)
       return detail::bad_value(errc::missing, file, "rope_parameters", "no such key (or null)",
                                "a rope_parameters object (mlx-lm dereferences it)");
-    return detail::validate_gqa(c, file);
+    if (auto r = detail::validate_gqa(c, file); !r) return r;
+    return detail::validate_layer_types(c, file);
   }
   // RoPE from rope_parameters (its rope_theta, default 10000) and the Llama-4 query scale.
   static attention_params attention(const config& c) {

@@ -40,6 +40,8 @@ struct family_traits<qwen3> : family_traits<llama> {
   using layer = surface::decoder_layer<attention_kind, surface::dense_glu<>>;
   using layers = surface::type_list<layer>;
 
+  template <class Cfg>
+  static std::size_t layer_kind(const Cfg&, std::int64_t) { return 0; }
   static void finalize(config&) {}
   static result<void> validate(const config& c, std::string_view file) {
     return detail::validate_gqa(c, file);

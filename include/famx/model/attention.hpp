@@ -5,6 +5,7 @@
 // output gate per head; o_proj sees attn * sigmoid(gate)): attention_impl of gqa_attention and
 // gated_attention.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -22,7 +23,7 @@ namespace famx::model {
 
 // out = softmax(scale * q K^T) V over keys [0, n) of one head: q [d], keys/values rows of `stride`
 // floats starting at column `col`, out [dv].
-inline void attend(std::span<const float> q, const std::vector<float>& keys, const std::vector<float>& values,
+inline void attend(std::span<const float> q, std::span<const float> keys, std::span<const float> values,
                    std::size_t n, std::size_t stride, std::size_t col, std::size_t vstride, std::size_t vcol,
                    std::size_t dv, float scale, std::span<float> out) {
   std::vector<float> p(n);
@@ -47,8 +48,10 @@ inline float llama4_scale(double beta, std::size_t orig, std::size_t pos) {
 
 namespace detail {
 
-// Grouped-query attention with a causal mask; Gated: Qwen3-Next's q_proj [queries | gate] per head.
-template <bool Gated>
+// Grouped-query attention with a causal mask; Gated: Qwen3-Next's q_proj [queries | gate] per head;
+// Windowed: each query sees the last sliding_window positions (itself included), as mlx-lm's
+// windowed causal mask, and the cache keeps that many tokens (mlx-lm's RotatingKVCache).
+template <bool Gated, bool Windowed = false>
 struct gqa_impl {
   struct params {
     std::size_t heads = 0, kv_heads = 0, head_dim = 0, hidden = 0;  // num_attention_heads, ...
@@ -57,6 +60,7 @@ struct gqa_impl {
     float scale = 1;
     double query_beta = 0;  // the Llama-4 query scale
     std::size_t query_orig = 1;
+    std::size_t window = 0;  // Windowed: sliding_window
   };
 
   template <class Cfg>
@@ -71,7 +75,8 @@ struct gqa_impl {
                   std::move(*r),
                   static_cast<float>(a.scale),
                   a.query_scale_beta,
-                  static_cast<std::size_t>(a.query_scale_orig)};
+                  static_cast<std::size_t>(a.query_scale_orig),
+                  Windowed ? static_cast<std::size_t>(surface::field<"sliding_window">::eval(c)) : 0};
   }
 
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
@@ -113,16 +118,28 @@ struct gqa_impl {
       c.values.insert(c.values.end(), v.begin(), v.end());
     }
     std::vector<float> o(H * hd);
+    const std::size_t row = KV * hd;
     for (std::size_t t = 0; t < L; ++t) {
-      const std::size_t n = offset + t + 1;  // causal: keys 0 .. pos
+      const std::size_t pos = offset + t;
+      // Causal: the cached keys up to pos (row r is position start + r); windowed: the last `window` of them.
+      const std::size_t first = Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
+      const std::size_t n = pos + 1 - first;
+      const std::span<const float> keys(c.keys.data() + (first - c.start) * row, n * row);
+      const std::span<const float> values(c.values.data() + (first - c.start) * row, n * row);
       for (std::size_t h = 0; h < H; ++h) {
         const std::size_t kvh = h / group;
-        attend({q.data() + (t * H + h) * hd, hd}, c.keys, c.values, n, KV * hd, kvh * hd, KV * hd, kvh * hd, hd, s.scale,
+        attend({q.data() + (t * H + h) * hd, hd}, keys, values, n, row, kvh * hd, row, kvh * hd, hd, s.scale,
                {o.data() + h * hd, hd});
       }
       if (Gated)
         for (std::size_t i = 0; i < H * hd; ++i) o[i] *= sigmoid(gate[t * H * hd + i]);
       o_proj.apply(o, out.subspan(t * D, D));
+    }
+    if (Windowed && c.keys.size() / row > s.window) {  // keep the last `window` tokens
+      const std::size_t drop = c.keys.size() / row - s.window;
+      c.keys.erase(c.keys.begin(), c.keys.begin() + static_cast<std::ptrdiff_t>(drop * row));
+      c.values.erase(c.values.begin(), c.values.begin() + static_cast<std::ptrdiff_t>(drop * row));
+      c.start += drop;
     }
   }
 };
@@ -132,6 +149,9 @@ struct gqa_impl {
 // Grouped-query attention (Llama, Qwen3, GLM-4 MoE, Ministral 3).
 template <class QkvBias, class OBias, class QkNorm>
 struct attention_impl<surface::gqa_attention<QkvBias, OBias, QkNorm>> : detail::gqa_impl<false> {};
+// Grouped-query attention over a sliding window (Llama and Ministral 3 "sliding_attention" layers).
+template <class QkvBias, class OBias, class QkNorm>
+struct attention_impl<surface::sliding_attention<QkvBias, OBias, QkNorm>> : detail::gqa_impl<false, true> {};
 // Qwen3-Next's gated full attention.
 template <>
 struct attention_impl<surface::gated_attention> : detail::gqa_impl<true> {};

@@ -1,7 +1,8 @@
 #pragma once
 // model::kv_cache: the state a decoder carries from one forward call to the next, so that a
 // prompt followed by decode steps computes what a single pass over the whole sequence computes.
-// Full attention keeps keys and values (after norm and RoPE); MLA keeps the normalized latent and
+// Full attention keeps keys and values (after norm and RoPE), sliding-window attention only the
+// last sliding_window of them (a rotating cache); MLA keeps the normalized latent and
 // the rotated k_pe (and the V3.2 indexer its keys); the gated DeltaNet keeps the last
 // linear_conv_kernel_dim - 1 conv inputs and the fp32 recurrent state.
 
@@ -13,12 +14,14 @@ namespace famx::model {
 // One layer's cache (the fields its attention kind uses).
 struct layer_cache {
   std::vector<float> keys, values;  // gqa / gated: [S, kv_heads*head_dim]; mla: latent [S, kv_lora], k_pe [S, rope]
+  std::size_t start = 0;            // the position of the first cached key (a sliding window drops older ones)
   std::vector<float> index_keys;    // V3.2 indexer: [S, index_head_dim]
   std::vector<float> conv_state;    // delta net: [linear_conv_kernel_dim - 1, conv_dim], zeros when fresh
   std::vector<float> ssm_state;     // delta net: [nv, dv, dk], zeros when fresh
 };
 
-// The cache of a whole model: `offset` tokens seen so far.
+// The cache of a whole model: `offset` tokens seen so far (a cache may begin later than position 0:
+// its layers' `start`).
 struct kv_cache {
   std::size_t offset = 0;
   std::vector<layer_cache> layers;

@@ -58,6 +58,19 @@ struct gqa_attention
   }
 };
 
+// Grouped-query attention over the last sliding_window positions (mlx-lm's "sliding_attention"
+// layers of Llama and Ministral 3): gqa_attention's tensors, a windowed causal mask and a cache of
+// at most sliding_window tokens.
+template <class QkvBias = never, class OBias = QkvBias, class QkNorm = never>
+struct sliding_attention : gqa_attention<QkvBias, OBias, QkNorm> {
+  static constexpr std::string_view kind = "sliding_attention";
+  // Keys and values of every KV head, per token, for at most sliding_window tokens, in bf16.
+  template <class Cfg>
+  static kv_layout kv(const Cfg& c) {
+    return {{dims::kv_heads::eval(c), 2 * dims::head_dim::eval(c), 2, true, field<"sliding_window">::eval(c)}};
+  }
+};
+
 // Qwen3-Next gated full attention: q_proj emits [query | gate] per head (2*H*head_dim rows).
 struct gated_attention
     : module<"self_attn",
