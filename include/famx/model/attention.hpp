@@ -67,6 +67,8 @@ struct gqa_impl {
   static result<params> make(const Cfg& c, const families::attention_params& a) {
     auto r = make_rope(a.rope);
     if (!r) return r.err();
+    std::size_t window = 0;
+    if constexpr (Windowed) window = static_cast<std::size_t>(surface::field<"sliding_window">::eval(c));
     return params{static_cast<std::size_t>(surface::dims::heads::eval(c)),
                   static_cast<std::size_t>(surface::dims::kv_heads::eval(c)),
                   static_cast<std::size_t>(surface::dims::head_dim::eval(c)),
@@ -76,7 +78,7 @@ struct gqa_impl {
                   static_cast<float>(a.scale),
                   a.query_scale_beta,
                   static_cast<std::size_t>(a.query_scale_orig),
-                  Windowed ? static_cast<std::size_t>(surface::field<"sliding_window">::eval(c)) : 0};
+                  window};
   }
 
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
