@@ -29,7 +29,13 @@
 #include "famx/core/target-inl.hpp"
 #include "famx/quant/matvec-inl.hpp"
 #include "famx/moe/router-inl.hpp"
+#include "famx/quant/common-inl.hpp"
+#include "famx/quant/int8-inl.hpp"
+#include "famx/quant/qmv-rows-inl.hpp"
+#include "famx/quant/qmv-stream-inl.hpp"
+#include "famx/quant/qmv-generic-inl.hpp"
 #include "famx/quant/qmv-inl.hpp"
+#include "famx/quant/qmm-inl.hpp"
 #include "famx/moe/experts-inl.hpp"
 
 #if HWY_ONCE

@@ -1,6 +1,6 @@
 // Per-target quantized SwiGLU expert: h = silu(gate_proj x) * (up_proj x), the activation prepared
 // once for both projections (the gather_qmm_swiglu idea). Re-included once per Highway target by
-// <famx/kernels.hpp> after qmv-inl.hpp and router-inl.hpp.
+// <famx/kernels.hpp> after quant/qmv-inl.hpp and router-inl.hpp.
 
 #include <cstddef>
 
@@ -43,7 +43,7 @@ inline void SiluMul(const float* HWY_RESTRICT g, const float* HWY_RESTRICT u, st
 // the qmv_int8 arithmetic.
 inline void SwiGLU(const quant::qmatrix_view& gate, const quant::qmatrix_view& up, const float* x, float* h,
                    bool int8, const parallel& par) {
-  const QmvCall call = int8 ? QmvInt8Prepare(gate, x) : QmvPrepare(gate, x);
+  const QmvCall call = QmvPrepareFor(gate, x, int8);
   float* gu = ScratchFloats(kSlotInput, 2 * gate.rows);
   QmvRun(gate, call, gu, par);
   QmvRun(up, call, gu + gate.rows, par);

@@ -1,7 +1,7 @@
 #pragma once
-// The quantized and dense matrix products an engine calls in its hot loop (declarations and
-// argument checks; the SIMD code is in qmv-inl.hpp / matvec-inl.hpp, compiled through
-// <famx/kernels.hpp>). Include <famx/kernels.hpp> to call them.
+// The quantized and dense matrix products an engine calls in its hot loop (declarations, argument
+// checks and the code widths each kernel family serves; the SIMD code is in the quant/*-inl.hpp
+// headers, compiled through <famx/kernels.hpp>). Include <famx/kernels.hpp> to call them.
 //
 // Every function checks its arguments and throws famx::error on a size or dtype mismatch; it never
 // reads out of bounds. Outputs are f32. The optional `parallel` hook splits rows across threads.
@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "famx/core/config.hpp"
 #include "famx/core/dtype.hpp"
@@ -21,6 +22,23 @@
 
 namespace famx {
 namespace quant {
+
+// A compile-time set of code widths. visit(bits, f) calls f(std::integral_constant<int, b>{}) for
+// the member b == bits (nothing when bits is not a member).
+template <int... kBits>
+struct width_set {
+  static constexpr bool contains(int bits) noexcept { return ((bits == kBits) || ...); }
+  template <class F>
+  static constexpr void visit(int bits, F&& f) {
+    ((bits == kBits ? (f(std::integral_constant<int, kBits>{}), true) : false) || ...);
+  }
+};
+// Widths whose codes the qmv kernels extract in place from whole words (the 4-row and streaming
+// kernels); the others are decoded group by group.
+using pow2_widths = width_set<2, 4, 8>;
+// Widths qmv_int8 multiplies in integers; it runs the exact qmv for the others.
+using int8_widths = width_set<4, 8>;
+
 inline namespace FAMX_ABI {
 
 // y = W x for one token: W [rows, cols] quantized, x [cols], y [rows].
