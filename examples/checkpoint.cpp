@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "famx/advise/render.hpp"
 #include "famx/io/tiny_checkpoint.hpp"
 #include "famx/io/verify.hpp"
 
@@ -95,6 +96,19 @@ int checkpoint_demo() {
       std::fputs(famx::io::render_text(report).c_str(), stdout);
       rc = exit_failed;
       break;
+    }
+  }
+  if (rc == exit_ok) {  // what an engine must get right for one of them: the advisor's integration notes
+    const auto ckpt = dir / "qwen3_next";
+    auto r = famx::advise::report_for_id(ckpt.string());
+    if (!r) {
+      std::fprintf(stderr, "famx demo: %s\n", r.err().what());
+      rc = exit_failed;
+    } else {
+      r->add_checkpoint(ckpt);
+      const std::string text = famx::advise::render(*r, famx::advise::format::text);
+      std::printf("\n  famx advise %s (its integration notes):\n%s", ckpt.string().c_str(),
+                  text.substr(text.find("== Integration notes ==") + 24).c_str());
     }
   }
   std::filesystem::remove_all(dir, ec);
