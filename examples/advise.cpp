@@ -68,7 +68,8 @@ int advise(const advise_options& o) {
 
 runner add_advise(CLI::App& app) {
   auto o = std::make_shared<advise_options>();
-  auto* c = app.add_subcommand("advise", "architecture summary, shapes, storage, hotspots and sharding options");
+  auto* c = app.add_subcommand(
+      "advise", "architecture summary, shapes, storage, hotspots, sharding options, optimization plan, integration notes");
   c->add_option("model", o->target, "a bundled model id (famx cards), a built-in key, a config.json or a checkpoint directory")
       ->capture_default_str();
   add_choice(*c, "--format", o->format, {"text", "md", "markdown", "json"}, "output format");

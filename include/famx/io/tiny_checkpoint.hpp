@@ -186,11 +186,7 @@ inline constexpr std::string_view tiny_generation_config = R"({"bos_token_id": 1
 inline constexpr std::string_view tiny_tokenizer_config =
     R"({"bos_token": "<s>", "eos_token": "</s>", "added_tokens_decoder": {"1": {"content": "<s>"}, "2": {"content": "</s>"},)"
     R"( "3": {"content": "<|im_end|>"}, "4": {"content": "<think>"}, "5": {"content": "</think>"}}, "chat_template": )"
-    R"("{% for m in messages %}<|im_start|>{{ m.role }}
-{{ m.content }}<|im_end|>
-{% endfor %}<|im_start|>assistant
-<think>
-"})";
+    R"("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n<think>\n"})";
 
 // Writes a checkpoint of the model `config_json` describes (a config.json without quantization
 // key) into `dir`, with the tiny checkpoints' deterministic values: config.json,

@@ -15,7 +15,7 @@ namespace famx::shard {
 
 // Plan p as an SVG document.
 inline std::string render_svg(const shard_plan& p) {
-  const double col_w = 210, gap = 20, left = 20, top = 80, bar_h = 320, bar_w = 70;
+  const double col_w = 240, gap = 20, left = 20, top = 80, bar_h = 320, bar_w = 70;
   std::int64_t largest = 1;
   std::size_t kinds = 0;
   for (const rank_plan& r : p.ranks) {
@@ -26,7 +26,7 @@ inline std::string render_svg(const shard_plan& p) {
   }
   const double n = static_cast<double>(p.ranks.size());
   const double width = std::max(left * 2 + n * col_w + (n - 1) * gap, 560.0);
-  const double height = top + bar_h + 110 + 16 * static_cast<double>(kinds + 1);
+  const double height = top + bar_h + 140 + 16 * static_cast<double>(kinds + 1);
   svg::document doc(width, height);
   doc.text(left, 24, "famx plan: " + p.model + " (" + p.family + ")", "start", 15, "bold");
   doc.text(left, 44, std::string(to_string(p.kind)) + " parallelism over " + std::to_string(p.world) +
@@ -60,7 +60,12 @@ inline std::string render_svg(const shard_plan& p) {
     if (r.linear_key_heads > 0)
       doc.text(x, y += 15, "linear k/v heads " + std::to_string(r.linear_key_heads) + "/" + std::to_string(r.linear_value_heads),
                "start", 11);
-    if (!r.expert_share.empty()) doc.text(x, y += 15, "experts " + r.expert_share, "start", 11);
+    if (!r.expert_share.empty()) {  // "all 256, 1/8 of moe_intermediate_size each": one line per clause
+      std::string share = "experts " + r.expert_share;
+      for (std::size_t comma; (comma = share.find(", ")) != std::string::npos; share.erase(0, comma + 2))
+        doc.text(x, y += 15, share.substr(0, comma + 1), "start", 11);
+      doc.text(x, y += 15, share, "start", 11);
+    }
     doc.text(x, y += 18, "collectives per step:", "start", 11, "bold");
     std::map<std::string, std::pair<int, std::int64_t>> ops;  // op -> (count, bytes per token)
     for (const collective& c : r.collectives) {
