@@ -72,9 +72,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     text.remove_prefix(nl + 1);
   }
   // As sharded_safetensors lists them: sorted by name, each name once.
-  std::ranges::stable_sort(entries, std::less<>{}, &famx::io::tensor_entry::name);
-  const auto dup = std::ranges::unique(entries, std::equal_to<>{}, &famx::io::tensor_entry::name);
-  entries.erase(dup.begin(), dup.end());
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  entries.erase(std::unique(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name == b.name; }),
+                entries.end());
 
   const auto plan = famx::io::plan_sanitize(entries, m.description, m.wrapper);
   std::set<std::string_view> names;
