@@ -104,7 +104,8 @@ TEST_CASE("phase 1 errors: missing required key, wrong type, malformed JSON, unr
   auto missing = famx::io::load_model_config("/nonexistent/famx/config.json");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.err().code() == errc::io);
-  CHECK(missing.err().message().starts_with("/nonexistent/famx/config.json: found cannot read the file"));
+  CHECK(missing.err().message() == "/nonexistent/famx/config.json: found a file that cannot be opened (No such file or directory), "
+                                    "expected a readable config.json");
 }
 
 TEST_CASE("phase 2 errors: inconsistent values name the key and the expectation") {
