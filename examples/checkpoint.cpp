@@ -1,14 +1,17 @@
 // famx make-tiny / famx verify: write tiny MLX checkpoints of every family, and verify a checkpoint
 // directory against its family surface.
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "famx/advise/render.hpp"
 #include "famx/io/tiny_checkpoint.hpp"
 #include "famx/io/verify.hpp"
 
@@ -16,82 +19,66 @@ namespace famx_cli {
 
 namespace {
 
-int usage_error(const char* command, const std::string& why) {
-  std::fprintf(stderr, "famx %s: %s\n", command, why.c_str());
-  return 2;
-}
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc{} && r.ptr == s.data() + s.size();
-}
-
 // Writes one tiny checkpoint and prints what it wrote.
 int write_tiny(std::string_view name, const std::filesystem::path& dir, const famx::io::tiny_options& opt) {
   auto files = famx::io::make_tiny_checkpoint(name, dir, opt);
   if (!files) {
     std::fprintf(stderr, "famx make-tiny: %s\n", files.err().message().c_str());
-    return 1;
+    return exit_failed;
   }
   std::uintmax_t bytes = 0;
-  for (const auto& f : *files) bytes += std::filesystem::file_size(f);
+  std::error_code ec;
+  for (const auto& f : *files) bytes += std::filesystem::file_size(f, ec);
   std::printf("%-13s %s: %zu files, %ju bytes\n", std::string(name).c_str(), dir.string().c_str(), files->size(), bytes);
-  return 0;
+  return exit_ok;
 }
+
+struct make_tiny_options {
+  std::string family, dir;
+  famx::io::tiny_options tiny;
+};
+
+struct verify_options {
+  std::string dir, format = "text";
+  bool all = false;
+};
 
 }  // namespace
 
-int make_tiny(args a) {
-  famx::io::tiny_options opt;
-  std::vector<std::string_view> pos;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string_view s = a[i];
-    const bool has_value = i + 1 < a.size();
-    if (s == "--bits" && has_value) {
-      if (!parse_number(a[++i], opt.bits)) return usage_error("make-tiny", "--bits takes 0 (float), 2, 3, 4, 5, 6 or 8");
-    } else if (s == "--group" && has_value) {
-      if (!parse_number(a[++i], opt.group_size)) return usage_error("make-tiny", "--group takes 32, 64 or 128");
-    } else if (s == "--shards" && has_value) {
-      if (!parse_number(a[++i], opt.shards) || opt.shards < 1) return usage_error("make-tiny", "--shards takes a positive integer");
-    } else if (s == "--seed" && has_value) {
-      if (!parse_number(a[++i], opt.seed)) return usage_error("make-tiny", "--seed takes a non-negative integer");
-    } else if (s.starts_with("--")) {
-      return usage_error("make-tiny", "unknown option '" + std::string(s) + "'");
-    } else {
-      pos.push_back(s);
-    }
-  }
-  if (pos.size() != 2)
-    return usage_error("make-tiny", "usage: famx make-tiny <family|all> <dir> [--bits 4] [--group 64] [--shards N] [--seed S]");
-  if (pos[0] != "all") return write_tiny(pos[0], std::filesystem::path(pos[1]), opt);
-  for (const auto& t : famx::io::tiny_models)
-    if (const int rc = write_tiny(t.key, std::filesystem::path(pos[1]) / t.key, opt); rc != 0) return rc;
-  return 0;
+runner add_make_tiny(CLI::App& app) {
+  auto o = std::make_shared<make_tiny_options>();
+  auto* c = app.add_subcommand("make-tiny",
+                               "write a tiny, format-faithful MLX checkpoint of a family (all: every family into <dir>/<family>)");
+  c->add_option("family", o->family, "a family key (llama qwen3 qwen3_moe qwen3_next deepseek_v3 kimi_k2 deepseek_v32 "
+                                     "glm4_moe ministral3) or all")
+      ->required();
+  c->add_option("dir", o->dir, "the directory to write (created)")->required();
+  add_integer(*c, "--bits", o->tiny.bits, {0, 2, 3, 4, 5, 6, 8}, "bits of the MLX quantization (0: float weights)");
+  add_integer(*c, "--group", o->tiny.group_size, {32, 64, 128}, "quantization group size");
+  add_integer(*c, "--shards", o->tiny.shards, 1, 64, "safetensors files (an index is written when > 1)");
+  add_integer(*c, "--seed", o->tiny.seed, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max(),
+              "seed of the weights (the same seed writes the same bytes)");
+  return [o] {
+    if (o->family != "all") return write_tiny(o->family, std::filesystem::path(o->dir), o->tiny);
+    for (const auto& t : famx::io::tiny_models)
+      if (const int rc = write_tiny(t.key, std::filesystem::path(o->dir) / t.key, o->tiny); rc != 0) return rc;
+    return exit_ok;
+  };
 }
 
-int verify(args a) {
-  bool json = false, all = false;
-  std::vector<std::string_view> pos;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string_view s = a[i];
-    if (s == "--format" && i + 1 < a.size()) {
-      const std::string_view f = a[++i];
-      if (f != "text" && f != "json") return usage_error("verify", "--format takes text or json");
-      json = f == "json";
-    } else if (s == "--all") {
-      all = true;
-    } else if (s.starts_with("--")) {
-      return usage_error("verify", "unknown option '" + std::string(s) + "'");
-    } else {
-      pos.push_back(s);
-    }
-  }
-  if (pos.size() != 1) return usage_error("verify", "usage: famx verify <checkpoint-dir> [--format text|json] [--all]");
-  const auto report = famx::io::verify_checkpoint(std::filesystem::path(pos[0]));
-  const std::string out = json ? famx::io::render_json(report) + "\n" : famx::io::render_text(report, all);
-  std::fputs(out.c_str(), stdout);
-  return report.ok() ? 0 : 1;
+runner add_verify(CLI::App& app) {
+  auto o = std::make_shared<verify_options>();
+  auto* c = app.add_subcommand("verify",
+                               "check config.json and the safetensors files against the family surface (exit 1 on failure)");
+  c->add_option("dir", o->dir, "the checkpoint directory")->required();
+  add_choice(*c, "--format", o->format, {"text", "json"}, "output format");
+  c->add_flag("--all", o->all, "list every rename and dropped-tensor note, not one per kind");
+  return [o] {
+    const auto report = famx::io::verify_checkpoint(std::filesystem::path(o->dir));
+    const std::string out = o->format == "json" ? famx::io::render_json(report) + "\n" : famx::io::render_text(report, o->all);
+    std::fputs(out.c_str(), stdout);
+    return report.ok() ? exit_ok : exit_failed;
+  };
 }
 
 int checkpoint_demo() {
@@ -99,7 +86,7 @@ int checkpoint_demo() {
   const auto dir = std::filesystem::temp_directory_path(ec) / ("famx-demo-" + std::to_string(::getpid()));
   famx::io::tiny_options opt;
   opt.shards = 2;
-  int rc = 0;
+  int rc = exit_ok;
   for (const auto& t : famx::io::tiny_models) {
     if (rc = write_tiny(t.key, dir / t.key, opt); rc != 0) break;
     const auto report = famx::io::verify_checkpoint(dir / t.key);
@@ -107,8 +94,21 @@ int checkpoint_demo() {
                 report.files, report.layout.c_str());
     if (!report.ok()) {
       std::fputs(famx::io::render_text(report).c_str(), stdout);
-      rc = 1;
+      rc = exit_failed;
       break;
+    }
+  }
+  if (rc == exit_ok) {  // what an engine must get right for one of them: the advisor's integration notes
+    const auto ckpt = dir / "qwen3_next";
+    auto r = famx::advise::report_for_id(ckpt.string());
+    if (!r) {
+      std::fprintf(stderr, "famx demo: %s\n", r.err().what());
+      rc = exit_failed;
+    } else {
+      r->add_checkpoint(ckpt);
+      const std::string text = famx::advise::render(*r, famx::advise::format::text);
+      std::printf("\n  famx advise %s (its integration notes):\n%s", ckpt.string().c_str(),
+                  text.substr(text.find("== Integration notes ==") + 24).c_str());
     }
   }
   std::filesystem::remove_all(dir, ec);

@@ -1,38 +1,43 @@
 #pragma once
-// The famx command-line tool's subcommands: each takes its arguments (after the command name),
-// prints to stdout, and returns the process exit code.
+// The famx command-line tool's subcommands. Each add_<command> registers its subcommand, flags
+// and positional arguments (with their defaults) on the CLI11 app and returns the function that
+// runs it once the command line is parsed; that function prints to stdout and returns the exit
+// code (options.hpp: 0 ok, 1 a check failed or the input is bad, 2 a usage error).
+// Adding a flag: one add_integer / add_choice / add_flag line next to the others of its command.
 
-#include <span>
-#include <string_view>
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "options.hpp"
 
 namespace famx_cli {
 
-using args = std::span<const std::string_view>;
+// Runs a parsed command; returns the exit code.
+using runner = std::function<int()>;
 
-// famx demo: the tour on embedded data (quantization round trip, kernel dispatch, ...).
-int demo(args a);
-// famx advise [model-id | config.json | checkpoint-dir] [--format text|md|json] [--context N]
-// [--prompt N] [--bits B]: the advisor report; no model runs on the embedded default.
-int advise(args a);
+// famx demo: the tour on embedded data and tiny checkpoints; writes two pictures.
+runner add_demo(CLI::App& app);
+// famx advise [model] [--format] [--context] [--prompt] [--bits] [--svg]: the advisor report.
+runner add_advise(CLI::App& app);
 // famx cards: the bundled model cards.
-int cards(args a);
-// famx make-tiny <family|all> <dir> [--bits B] [--group G] [--shards N] [--seed S]: tiny MLX checkpoints.
-int make_tiny(args a);
-// famx verify <dir> [--format text|json] [--all]: checks a checkpoint against its family surface;
-// exit code 1 when it fails.
-int verify(args a);
-// The demo's checkpoint part: a tiny checkpoint of every family written and verified (temp dir).
-int checkpoint_demo();
-// famx plan <model> --devices 64G,64G [--strategy auto|tensor|pipeline|expert] [...]: a shard plan.
-int plan(args a);
-// The demo's plan part: three models planned automatically over the devices given.
-int plan_demo();
-// famx run <dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]: greedy decoding with the
-// reference forward; prints the next tokens and a logits checksum.
-int run(args a);
-// The demo's part of famx run: a tiny checkpoint of every family, written to a temp dir and run.
-int run_tiny_models();
+runner add_cards(CLI::App& app);
+// famx make-tiny <family|all> <dir> [--bits] [--group] [--shards] [--seed]: tiny MLX checkpoints.
+runner add_make_tiny(CLI::App& app);
+// famx verify <dir> [--format] [--all]: a checkpoint against its family surface (exit 1 on failure).
+runner add_verify(CLI::App& app);
+// famx plan <model> --devices ... [...]: how a model splits over devices.
+runner add_plan(CLI::App& app);
+// famx run <dir> [--prompt-tokens] [--decode] [--dequantize]: greedy decoding, reference forward.
+runner add_run(CLI::App& app);
 // famx quant-demo: MLX quantization round trip and kernel check on an embedded matrix.
-int quant_demo(args a);
+runner add_quant_demo(CLI::App& app);
+
+// The parts of famx demo.
+int quant_demo();
+int advise_demo(const std::string& svg_file);
+int checkpoint_demo();
+int plan_demo(const std::string& svg_file);
+int run_tiny_models();
 
 }  // namespace famx_cli

@@ -5,15 +5,21 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include <famx/famx.hpp>
+
+#include <unistd.h>
 
 #include "commands.hpp"
 
 namespace famx_cli {
 
-int quant_demo(args) {
+int quant_demo() {
   const std::size_t rows = 2048, cols = 768;  // one Qwen3-30B-A3B expert's down_proj, transposed
   std::vector<float> w(rows * cols), x(cols);
   for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.02f * std::sin(0.7f * static_cast<float>(i % 9973));
@@ -47,17 +53,37 @@ int quant_demo(args) {
   return 0;
 }
 
-int demo(args a) {
-  std::puts("== famx demo ==\n");
-  if (const int rc = quant_demo(a); rc != 0) return rc;
-  std::puts("\n== famx advise (embedded default model) ==");
-  if (const int rc = advise({}); rc != 0) return rc;
-  std::puts("\n== famx make-tiny + famx verify (a tiny MLX checkpoint of every family, 2 shards each) ==");
-  if (const int rc = checkpoint_demo(); rc != 0) return rc;
-  std::puts("\n== famx plan (automatic strategy over the devices given) ==");
-  if (const int rc = plan_demo(); rc != 0) return rc;
-  std::puts("\n== famx run (tiny model of every family, prompt 1,2,3, 8 greedy tokens) ==");
-  return run_tiny_models();
+runner add_quant_demo(CLI::App& app) {
+  app.add_subcommand("quant-demo", "MLX 4-bit round trip and a qmv checked against fp64");
+  return [] { return quant_demo(); };
+}
+
+runner add_demo(CLI::App& app) {
+  auto pictures = std::make_shared<std::string>();
+  auto* c = app.add_subcommand("demo", "run the tour on embedded data and tiny checkpoints of every family");
+  c->add_option("--pictures", *pictures, "directory for the two SVG pictures (default: a new famx-demo-pictures-<pid> in the temp directory)")
+      ->type_name("DIR");
+  return [pictures] {
+    std::error_code ec;
+    const std::filesystem::path dir =
+        pictures->empty() ? std::filesystem::temp_directory_path(ec) / ("famx-demo-pictures-" + std::to_string(::getpid()))
+                          : std::filesystem::path(*pictures);
+    std::filesystem::create_directories(dir, ec);
+    const std::string hotspots = (dir / "advise-hotspots.svg").string(), plan = (dir / "plan-deepseek-v3.1.svg").string();
+    std::puts("== famx demo ==\n");
+    if (const int rc = quant_demo(); rc != 0) return rc;
+    std::puts("\n== famx advise (embedded default model) ==");
+    if (const int rc = advise_demo(hotspots); rc != 0) return rc;
+    std::puts("\n== famx make-tiny + famx verify (a tiny MLX checkpoint of every family, 2 shards each) ==");
+    if (const int rc = checkpoint_demo(); rc != 0) return rc;
+    std::puts("\n== famx plan (automatic strategy over the devices given) ==");
+    if (const int rc = plan_demo(plan); rc != 0) return rc;
+    std::puts("\n== famx run (tiny model of every family, prompt 1,2,3, 8 greedy tokens) ==");
+    const int rc = run_tiny_models();
+    std::printf("\n== pictures ==\n  hotspot map (famx advise --svg): %s\n  shard plan (famx plan --svg):    %s\n",
+                hotspots.c_str(), plan.c_str());
+    return rc;
+  };
 }
 
 }  // namespace famx_cli

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <unistd.h>
@@ -18,24 +20,29 @@ namespace famx_cli {
 
 namespace {
 
-int run_usage(const std::string& why) {
-  std::fprintf(stderr, "famx run: %s\n", why.c_str());
-  return 2;
-}
+struct run_options {
+  std::string dir;
+  std::vector<std::int32_t> prompt = {1, 2, 3};
+  int decode = 8;
+  bool dequantize = false;
+};
 
-// "1,2,3" -> {1, 2, 3}; false on anything else.
-bool parse_tokens(std::string_view s, std::vector<std::int32_t>& out) {
-  while (!s.empty()) {
-    const std::size_t comma = s.find(',');
-    const std::string_view item = s.substr(0, comma);
+// "1,2,3" -> {1, 2, 3}; a usage error naming the item that is empty or not a token id.
+std::vector<std::int32_t> parse_tokens(const std::string& s) {
+  std::vector<std::int32_t> out;
+  std::size_t pos = 0;
+  for (std::size_t i = 1;; ++i) {
+    const std::size_t comma = s.find(',', pos);
+    const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     std::int32_t v = 0;
     const auto r = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (r.ec != std::errc{} || r.ptr != item.data() + item.size()) return false;
+    if (item.empty() || r.ec != std::errc{} || r.ptr != item.data() + item.size() || v < 0)
+      throw CLI::ValidationError("--prompt-tokens", "item " + std::to_string(i) + (item.empty() ? " is empty" : " is '" + item + "'") +
+                                                        ", expected comma-separated token ids from 0 to 2147483647 (1,2,3)");
     out.push_back(v);
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
+    if (comma == std::string::npos) return out;
+    pos = comma + 1;
   }
-  return !out.empty();
 }
 
 // The index of the largest logit of row t (the lowest index among equals).
@@ -46,13 +53,28 @@ std::int32_t argmax(const std::vector<float>& logits, std::size_t t, std::size_t
   return static_cast<std::int32_t>(best);
 }
 
-// Greedy decoding; prints one line: family, tokens, checksum (sum of the logits of every step).
+// Greedy decoding; prints one line: the model's name (its model_type), tokens, checksum (sum of
+// the logits of every step).
 int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>& prompt, int decode,
               famx::model::weight_path path) {
+  auto cfg = famx::io::load_model_config(dir);
+  if (!cfg) {
+    std::fprintf(stderr, "famx run: %s\n", cfg.err().what());
+    return exit_failed;
+  }
+  // Positions the model sees: the prompt, then every generated token but the last.
+  const auto positions = static_cast<std::int64_t>(prompt.size()) + decode - 1;
+  if (const auto max_pos = cfg->description.number("max_position_embeddings"); max_pos && *max_pos > 0 && static_cast<double>(positions) > *max_pos) {
+    std::fprintf(stderr,
+                 "famx run: %s: max_position_embeddings: found %lld positions (%zu prompt tokens + %d decoded - 1), "
+                 "expected at most max_position_embeddings = %.0f\n",
+                 cfg->file.c_str(), static_cast<long long>(positions), prompt.size(), decode, *max_pos);
+    return exit_failed;
+  }
   auto m = famx::model::reference_model::load(dir, path);
   if (!m) {
-    std::fprintf(stderr, "famx run: %s\n", m.err().message().c_str());
-    return 1;
+    std::fprintf(stderr, "famx run: %s\n", m.err().what());
+    return exit_failed;
   }
   try {
     const std::size_t V = m->info().vocab;
@@ -68,57 +90,48 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
     }
     std::string toks;
     for (std::int32_t t : out) toks += (toks.empty() ? "" : ",") + std::to_string(t);
-    std::printf("%-13s %s: next tokens %s  logits checksum %.6e\n", m->info().model_type.c_str(),
+    std::printf("%-13s %s: next tokens %s  logits checksum %.6e
+", m->info().model_type.c_str(),
                 path == famx::model::weight_path::quantized ? "quantized" : "dequantized", toks.c_str(), sum);
   } catch (const famx::error& e) {
     std::fprintf(stderr, "famx run: %s\n", e.what());
-    return 1;
+    return exit_failed;
   }
-  return 0;
+  return exit_ok;
 }
 
 }  // namespace
 
-int run(args a) {
-  std::vector<std::int32_t> prompt;
-  int decode = 8;
-  auto path = famx::model::weight_path::quantized;
-  std::vector<std::string_view> pos;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string_view s = a[i];
-    const bool has_value = i + 1 < a.size();
-    if (s == "--prompt-tokens" && has_value) {
-      if (!parse_tokens(a[++i], prompt)) return run_usage("--prompt-tokens takes comma-separated token ids");
-    } else if (s == "--decode" && has_value) {
-      const std::string_view v = a[++i];
-      if (std::from_chars(v.data(), v.data() + v.size(), decode).ptr != v.data() + v.size() || decode < 1)
-        return run_usage("--decode takes a positive integer");
-    } else if (s == "--dequantize") {
-      path = famx::model::weight_path::dequantized;
-    } else if (s.starts_with("--")) {
-      return run_usage("unknown option '" + std::string(s) + "'");
-    } else {
-      pos.push_back(s);
-    }
-  }
-  if (pos.size() != 1) return run_usage("usage: famx run <checkpoint-dir> [--prompt-tokens 1,2,3] [--decode 8] [--dequantize]");
-  if (prompt.empty()) prompt = {1, 2, 3};
-  return run_model(std::filesystem::path(pos[0]), prompt, decode, path);
+runner add_run(CLI::App& app) {
+  auto o = std::make_shared<run_options>();
+  auto* c = app.add_subcommand("run", "greedy decoding with the fp32 reference forward (quantized kernels unless "
+                                      "--dequantize); next tokens and logits checksum");
+  c->add_option("dir", o->dir, "the checkpoint directory")->required();
+  c->add_option_function<std::string>(
+       "--prompt-tokens", [o](const std::string& s) { o->prompt = parse_tokens(s); }, "comma-separated prompt token ids")
+      ->type_name("IDS")
+      ->default_str("1,2,3");
+  add_integer(*c, "--decode", o->decode, 1, 1 << 20, "tokens to generate");
+  c->add_flag("--dequantize", o->dequantize, "expand every quantized weight to fp32 (the dequantized path)");
+  return [o] {
+    return run_model(std::filesystem::path(o->dir), o->prompt, o->decode,
+                     o->dequantize ? famx::model::weight_path::dequantized : famx::model::weight_path::quantized);
+  };
 }
 
 int run_tiny_models() {
-  const auto root = std::filesystem::temp_directory_path() / ("famx_demo_" + std::to_string(::getpid()));
-  int rc = 0;
+  std::error_code ec;
+  const auto root = std::filesystem::temp_directory_path(ec) / ("famx_demo_" + std::to_string(::getpid()));
+  int rc = exit_ok;
   for (const auto& t : famx::io::tiny_models) {
     const auto dir = root / t.key;
     if (auto files = famx::io::make_tiny_checkpoint(t.key, dir); !files) {
       std::fprintf(stderr, "famx demo: %s\n", files.err().message().c_str());
-      rc = 1;
+      rc = exit_failed;
       continue;
     }
     rc |= run_model(dir, {1, 2, 3}, 8, famx::model::weight_path::quantized);
   }
-  std::error_code ec;
   std::filesystem::remove_all(root, ec);
   return rc;
 }

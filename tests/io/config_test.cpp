@@ -124,6 +124,9 @@ TEST_CASE("hostile configs: trailing JSON, duplicate keys, out-of-range and non-
   CHECK(y.path() == "rope_scaling.factor");
   CHECK(err(llama_json(R"(,"rope_scaling":{"rope_type":"longrope","factor":4})")).path() == "rope_scaling.rope_type");
   CHECK(err(llama_json(R"(,"rope_scaling":{"rope_type":"linear","factor":0})")).path() == "rope_scaling.factor");
+  // Llama 3's frequency bands must not be empty or reversed (the smoothing would divide by zero).
+  CHECK(err(llama_json(R"(,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":4,"high_freq_factor":4})"))
+            .path() == "rope_scaling.high_freq_factor");
 }
 
 TEST_CASE("phase 1 errors: missing required key, wrong type, malformed JSON, unreadable file") {
@@ -145,7 +148,8 @@ TEST_CASE("phase 1 errors: missing required key, wrong type, malformed JSON, unr
   auto missing = famx::io::load_model_config("/nonexistent/famx/config.json");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.err().code() == errc::io);
-  CHECK(missing.err().message().starts_with("/nonexistent/famx/config.json: found cannot read the file"));
+  CHECK(missing.err().message() == "/nonexistent/famx/config.json: found a file that cannot be opened (No such file or directory), "
+                                    "expected a readable config.json");
 }
 
 TEST_CASE("phase 2 errors: inconsistent values name the key and the expectation") {

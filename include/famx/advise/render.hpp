@@ -173,6 +173,24 @@ inline std::string render_document(const report& r, bool md) {
   }
   line((md ? "\n" : "  ") + std::string("legal TP degrees: ") + detail::tp_text(r, true));
   for (const auto& n : r.notes) line((md ? "- " : "  note: ") + n);
+
+  head("Optimization plan (" + std::to_string(r.plan.size()) + " experiments)");
+  for (std::size_t i = 0; i < r.plan.size(); ++i) {
+    const experiment& e = r.plan[i];
+    const std::string n = std::to_string(i + 1);
+    if (md) line("### " + n + ". " + e.title + "\n");
+    else line("  " + n + ". " + e.title);
+    auto field = [&](const char* k, const std::string& v) { line(md ? "- **" + std::string(k) + "**: " + v : "      " + std::string(k) + ": " + v); };
+    field("change", e.change);
+    field("effect", e.effect);
+    field(e.metric.c_str(), detail::fmt("%.4g", e.before) + " -> " + detail::fmt("%.4g", e.after));
+    field("success", e.success);
+    field("fidelity", e.fidelity);
+    if (md) line();
+  }
+
+  head("Integration notes");
+  for (const auto& n : r.integration) line(md ? "- **" + n.topic + "**: " + n.text : "  " + n.topic + ": " + n.text);
   return o;
 }
 
@@ -262,7 +280,31 @@ inline std::string render_json(const report& r) {
   o += "]";
   key("notes"); o += "[";
   for (std::size_t i = 0; i < r.notes.size(); ++i) o += (i ? "," : "") + json_quote(r.notes[i]);
-  o += "]}";
+  o += "]";
+  key("optimization_plan"); o += "[";
+  for (std::size_t i = 0; i < r.plan.size(); ++i) {
+    const experiment& e = r.plan[i];
+    o += std::string(i ? "," : "") + "{\"title\":" + json_quote(e.title) + ",\"change\":" + json_quote(e.change) +
+         ",\"metric\":" + json_quote(e.metric) + ",\"before\":" + num(e.before) + ",\"after\":" + num(e.after) +
+         ",\"effect\":" + json_quote(e.effect) + ",\"success\":" + json_quote(e.success) + ",\"fidelity\":" + json_quote(e.fidelity) + "}";
+  }
+  o += "]";
+  key("integration_notes"); o += "[";
+  for (std::size_t i = 0; i < r.integration.size(); ++i)
+    o += std::string(i ? "," : "") + "{\"topic\":" + json_quote(r.integration[i].topic) + ",\"text\":" + json_quote(r.integration[i].text) + "}";
+  o += "]";
+  key("checkpoint");
+  if (r.checkpoint) {
+    const io::serving_config& s = r.checkpoint->serving;
+    o += "{\"directory\":" + json_quote(r.checkpoint->directory) + ",\"layout\":" + json_quote(r.checkpoint->layout) +
+         ",\"generation_config\":" + (s.generation_config ? "true" : "false") + ",\"tokenizer_config\":" +
+         (s.tokenizer_config ? "true" : "false") + ",\"eos_token_ids\":[";
+    for (std::size_t i = 0; i < s.eos_token_ids.size(); ++i) o += (i ? "," : "") + std::to_string(s.eos_token_ids[i]);
+    o += "],\"bos_token_id\":" + (s.bos_token_id ? std::to_string(*s.bos_token_id) : std::string("null")) +
+         ",\"chat_template\":" + (s.chat_template ? "true" : "false") + ",\"thinking_tags\":" + (s.thinking_tags ? "true" : "false") +
+         ",\"verification_errors\":" + std::to_string(r.checkpoint->errors) + "}";
+  } else o += "null";
+  o += "}";
   return o;
 }
 

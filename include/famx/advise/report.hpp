@@ -1,8 +1,9 @@
 #pragma once
 // The advisor report for one model, computed from the family traits: architecture summary,
 // config-to-shapes table, tensor and storage table, parameter counts, hotspot map (decode and
-// prefill) and sharding options for 1..8 devices. make_report builds it from a loaded config;
-// render.hpp prints it as text, Markdown or JSON.
+// prefill), sharding options for 1..8 devices, the optimization plan and the integration notes.
+// make_report builds it from a loaded config (add_checkpoint adds what a checkpoint directory
+// says); render.hpp prints it as text, Markdown or JSON, picture.hpp draws the hotspot map.
 
 #include <algorithm>
 #include <cctype>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "famx/advise/hotspots.hpp"
+#include "famx/advise/integration.hpp"
+#include "famx/advise/optimize.hpp"
 #include "famx/advise/sharding.hpp"
 #include "famx/io/builtin_models.hpp"
 #include "famx/io/config.hpp"
@@ -27,6 +30,12 @@ struct config_shape_row {
   std::string key, value, meaning, failure;
   std::vector<std::string> tensors;  // generic tensor names ("self_attn.q_proj.weight")
 };
+
+namespace detail {
+// Config keys every family has: their failure modes are shown with the shapes, not as pitfalls.
+inline constexpr std::string_view common_keys[] = {"hidden_size", "num_attention_heads", "intermediate_size", "vocab_size",
+                                                   "num_hidden_layers", "head_dim"};
+}  // namespace detail
 
 // Parameters of the report.
 struct report_options {
@@ -47,8 +56,11 @@ struct report {
   hotspot_map hot;
   std::vector<sharding_option> sharding;
   std::vector<std::string> notes;  // placement restrictions and loading caveats from Exo / mlx-lm
+  std::vector<experiment> plan;    // the optimization plan
+  std::optional<checkpoint_facts> checkpoint;  // when the model came from a checkpoint directory
+  std::vector<integration_note> integration;
 
-  // Recomputes `notes` from the card and the source format.
+  // Recomputes `notes` from the card and the source format, and the integration notes.
   void annotate() {
     notes.clear();
     if (card && !card->supports_tensor)
@@ -60,6 +72,16 @@ struct report {
                       "multi_modal_projector.*");
     if (source_quantization == "fp8")
       notes.push_back("source weights are FP8 with 128x128 block scales; mlx-lm dequantizes them to bf16 in sanitize");
+    std::vector<std::pair<std::string, std::string>> key_failures;
+    for (const auto& c : config_shapes)
+      if (std::ranges::find(detail::common_keys, c.key) == std::end(detail::common_keys)) key_failures.emplace_back(c.key, c.failure);
+    integration = integration_notes({&description, &quantization, &sharding, &key_failures, &notes, checkpoint ? &*checkpoint : nullptr});
+  }
+
+  // Adds what checkpoint directory `dir` says (serving files, mlx-lm's renames and drops).
+  void add_checkpoint(const std::filesystem::path& dir) {
+    checkpoint = read_checkpoint_facts(dir);
+    annotate();
   }
 
   report() = default;
@@ -149,6 +171,7 @@ inline report make_report(io::loaded_model m, const report_options& opt = {},
   r.config_shapes = config_shapes(r.description);
   r.hot = hotspots(r.description, r.storage, opt.context, opt.prompt);
   r.sharding = sharding_options(r.description, r.quantization);
+  r.plan = optimization_plan(r.description, r.storage, r.hot, r.sharding);
   r.annotate();
   return r;
 }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <simdjson.h>
 
@@ -21,6 +22,7 @@
 #include "famx/families/registry.hpp"
 #include "famx/io/json_read.hpp"
 #include "famx/io/quantization.hpp"
+#include "famx/io/read_file.hpp"
 
 namespace famx::io {
 
@@ -286,14 +288,15 @@ result<loaded_model> parse_model_config(std::string_view json, std::string file)
 }
 
 // Reads a config.json file, or `dir/config.json` when given a checkpoint directory.
+// Only a regular file is read (a FIFO or device is an error, never a wait); a path that is too long
+// or a symlink loop is an error naming it.
 template <class Families = families::builtin>
 result<loaded_model> load_model_config(const std::filesystem::path& p) {
-  const std::filesystem::path file = std::filesystem::is_directory(p) ? p / "config.json" : p;
-  simdjson::padded_string text;
-  if (auto ec = simdjson::padded_string::load(file.string()).get(text))
-    return error(errc::io, "", std::string("cannot read the file (") + simdjson::error_message(ec) + ")",
-                 "a readable config.json", file.string());
-  return parse_model_config<Families>(std::string_view(text.data(), text.size()), file.string());
+  std::error_code ec;  // a path that cannot be inspected is opened as a file, whose error names it
+  const std::filesystem::path file = std::filesystem::is_directory(p, ec) ? p / "config.json" : p;
+  auto text = read_regular_file(file, "a readable config.json");
+  if (!text) return text.err();
+  return parse_model_config<Families>(std::string_view(text->data(), text->size()), file.string());
 }
 
 }  // namespace famx::io

@@ -45,7 +45,8 @@ class mapped_file {
       return error(errc::io, "", std::move(found), "a readable regular file", path.string());
     };
     auto os_error = [](int e) { return std::generic_category().message(e); };
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return fail("a file that cannot be opened (" + os_error(errno) + ")");
     struct ::stat st {};
     if (::fstat(fd, &st) != 0) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "famx/io/builtin_models.hpp"
 #include "famx/io/config.hpp"
@@ -21,6 +22,9 @@ result<loaded_model> resolve_model(std::string_view target, const model_card** c
   if (card_out) *card_out = nullptr;
   std::error_code ec;
   if (std::filesystem::exists(std::filesystem::path(target), ec)) return load_model_config<Families>(std::filesystem::path(target));
+  if (ec)  // too long, a symlink loop, no permission
+    return error(errc::io, "", "a path that cannot be inspected (" + ec.message() + ")",
+                 "a model id, a config.json or a checkpoint directory", std::string(target));
   const model_card* card = find_card(target);
   if (card_out) *card_out = card;
   const builtin_model* b = find_builtin(card ? card->builtin : target);

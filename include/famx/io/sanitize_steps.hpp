@@ -85,7 +85,7 @@ struct sanitize_step<families::sanitize::stack_experts> {
       if (!ctx.used.contains(e.name))
         if (auto k = detail::parse_expert(e.name)) groups[{k->base, k->rest}][k->index] = &e;
     for (const auto& [key, members] : groups) {
-      const auto& [base, rest] = key;
+      const std::string &base = key.first, &rest = key.second;  // named: lambdas capture them (clang 14)
       const std::string target = base + ".switch_mlp." + rest;
       auto name_of = [&](std::int64_t i) { return base + ".experts." + std::to_string(i) + "." + rest; };
       const tensor_entry& first = *members.begin()->second;

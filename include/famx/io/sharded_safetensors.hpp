@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +15,7 @@
 #include "famx/core/error.hpp"
 #include "famx/core/tensor.hpp"
 #include "famx/io/detail/json_text.hpp"
+#include "famx/io/read_file.hpp"
 #include "famx/io/safetensors_file.hpp"
 #include "famx/io/safetensors_index.hpp"
 
@@ -41,9 +40,9 @@ class sharded_safetensors {
     std::error_code ec;
     if (std::filesystem::exists(dir / safetensors_index_name, ec)) return open_index(dir / safetensors_index_name);
     std::vector<std::filesystem::path> paths;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.starts_with("model") && name.ends_with(".safetensors")) paths.push_back(e.path());
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.starts_with("model") && name.ends_with(".safetensors")) paths.push_back(it->path());
     }
     if (ec) return error(errc::io, "", "a directory that cannot be listed (" + ec.message() + ")", "a checkpoint directory", dir.string());
     if (paths.empty())
@@ -62,11 +61,9 @@ class sharded_safetensors {
 
   // Opens an index file and the shards it names (in the index's directory).
   static result<sharded_safetensors> open_index(const std::filesystem::path& index_path) {
-    std::ifstream in(index_path, std::ios::binary);
-    if (!in) return error(errc::io, "", "a file that cannot be opened", "a readable index file", index_path.string());
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) return error(errc::io, "", "a file that cannot be read", "a readable index file", index_path.string());
-    auto index = parse_safetensors_index(text, index_path.string());
+    auto text = read_regular_file(index_path, "a readable index file");
+    if (!text) return text.err();
+    auto index = parse_safetensors_index(std::string_view(text->data(), text->size()), index_path.string());
     if (!index) return index.err();
     sharded_safetensors out;
     out.index_path_ = index_path;

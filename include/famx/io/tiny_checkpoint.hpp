@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "famx/io/builtin_models.hpp"
@@ -178,10 +179,19 @@ inline std::uint64_t shard_limit(const std::vector<std::uint64_t>& sizes, int n)
 
 }  // namespace detail
 
+// The serving files of every tiny checkpoint, as Hugging Face writes them: two EOS ids, a BOS id,
+// and a small chat template that opens a thinking span (so the advisor's integration notes have
+// something to read). Token ids are inside every tiny vocabulary.
+inline constexpr std::string_view tiny_generation_config = R"({"bos_token_id": 1, "eos_token_id": [2, 3], "do_sample": false})";
+inline constexpr std::string_view tiny_tokenizer_config =
+    R"({"bos_token": "<s>", "eos_token": "</s>", "added_tokens_decoder": {"1": {"content": "<s>"}, "2": {"content": "</s>"},)"
+    R"( "3": {"content": "<|im_end|>"}, "4": {"content": "<think>"}, "5": {"content": "</think>"}}, "chat_template": )"
+    R"("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n<think>\n"})";
+
 // Writes a checkpoint of the model `config_json` describes (a config.json without quantization
 // key, of a family of Families) into `dir`, with the tiny checkpoints' deterministic values:
-// config.json and model.safetensors, or model-0000k-of-0000n.safetensors + index. Returns the
-// files written.
+// config.json, generation_config.json, tokenizer_config.json and model.safetensors, or
+// model-0000k-of-0000n.safetensors + index. Returns the files written.
 template <class Families = families::builtin>
 result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view config_json, const std::filesystem::path& dir,
                                                            const tiny_options& opt = {}) {
@@ -205,11 +215,13 @@ result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view conf
     json.insert(json.rfind('}'), ",\"quantization\":" + qj + ",\"quantization_config\":" + qj);
     q = parse_model_config<Families>(json, "tiny").value().quantization;
   }
-  {
-    std::ofstream out(dir / "config.json", std::ios::binary);
-    out << json << "\n";
+  for (const auto& [name, text] : {std::pair<const char*, std::string_view>{"config.json", json},
+                                   {"generation_config.json", tiny_generation_config},
+                                   {"tokenizer_config.json", tiny_tokenizer_config}}) {
+    std::ofstream out(dir / name, std::ios::binary);
+    out << text << "\n";
     if (!out.flush())
-      return error(errc::io, "", "a file that cannot be written", "a writable config.json", (dir / "config.json").string());
+      return error(errc::io, "", "a file that cannot be written", std::string("a writable ") + name, (dir / name).string());
   }
 
   std::vector<tensor> owned;
@@ -236,7 +248,7 @@ result<std::vector<std::filesystem::path>> make_checkpoint(std::string_view conf
   for (const auto& v : views) sizes.push_back(v.view.nbytes());
   auto files = write_sharded_safetensors(dir, views, detail::shard_limit(sizes, opt.shards), {{"format", "mlx"}});
   if (!files) return files.err();
-  files->insert(files->begin(), dir / "config.json");
+  files->insert(files->begin(), {dir / "config.json", dir / "generation_config.json", dir / "tokenizer_config.json"});
   return files;
 }
 
