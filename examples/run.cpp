@@ -90,8 +90,7 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
     }
     std::string toks;
     for (std::int32_t t : out) toks += (toks.empty() ? "" : ",") + std::to_string(t);
-    std::printf("%-13s %s: next tokens %s  logits checksum %.6e
-", m->info().model_type.c_str(),
+    std::printf("%-13s %s: next tokens %s  logits checksum %.6e\n", m->info().model_type.c_str(),
                 path == famx::model::weight_path::quantized ? "quantized" : "dequantized", toks.c_str(), sum);
   } catch (const famx::error& e) {
     std::fprintf(stderr, "famx run: %s\n", e.what());

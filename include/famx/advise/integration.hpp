@@ -43,7 +43,7 @@ inline checkpoint_facts read_checkpoint_facts(const std::filesystem::path& dir) 
   const io::verification_report v = io::verify_checkpoint(dir);
   f.layout = v.layout;
   f.errors = v.errors();
-  for (const io::rename_step& s : v.renames) f.renames[std::string(io::to_string(s.kind))] += s.targets.size();
+  for (const io::rename_step& s : v.renames) f.renames[std::string(s.kind)] += s.targets.size();
   for (const io::finding& x : v.findings)
     if (x.kind == "dropped") ++f.dropped[x.found];
   return f;
