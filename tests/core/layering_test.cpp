@@ -27,7 +27,7 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
     {"io", {"core", "surface", "families", "io", "quant"}},
     {"shard", {"core", "surface", "families", "io", "quant", "shard"}},
     {"advise", {"core", "surface", "families", "io", "quant", "shard", "advise"}},
-    {"model", {"core", "surface", "families", "io", "quant", "moe", "model", "kernels.hpp"}},
+    {"model", {"core", "surface", "families", "io", "quant", "moe", "comm", "shard", "model", "kernels.hpp"}},
 };
 
 // The layer of a header path relative to include/famx ("io/config.hpp" -> "io", "famx.hpp" -> "famx.hpp").

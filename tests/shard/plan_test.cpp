@@ -86,37 +86,37 @@ TEST_CASE("tensor and expert plans of every tiny model take their slices from th
   }
 }
 
-TEST_CASE("collectives come in execution order: one all_sum per attention and per MLP block under tensor parallelism") {
+TEST_CASE("collectives come in execution order, as the split forward runs them") {
   famx::test::temp_dir dir;
   REQUIRE(famx::io::make_tiny_checkpoint("deepseek_v3", dir.path()).has_value());
   const auto m = famx::io::load_model_config(dir.path()).value();
   const auto tp = famx::shard::plan(m, devices(2, 1.0), with(strategy::tensor)).value();
   CHECK(ops(tp.ranks[1]) == std::vector<std::string>{
                                 "all_sum model.layers.0.self_attn.o_proj", "all_sum model.layers.0.mlp.down_proj",
-                                "all_sum model.layers.1.self_attn.o_proj", "all_sum model.layers.1.mlp"});
-  CHECK(tp.ranks[0].collectives[0].bytes_per_token == 256 * 2);
+                                "all_sum model.layers.1.self_attn.o_proj", "all_sum model.layers.1.mlp.switch_mlp",
+                                "all_sum model.layers.1.mlp.shared_experts"});
+  CHECK(tp.ranks[0].collectives[0].bytes_per_token == 256 * 4);
+  CHECK(tp.ranks[0].collectives[3].bytes_per_token == 256 * 4 * 2);  // k = 2 slots per token
   CHECK(tp.ranks[0].expert_share == "all 8, 1/2 of moe_intermediate_size each");
-  // Expert parallelism: the MoE layer's tokens are scattered, sent to their experts and back, gathered.
+  // Expert parallelism: attention tensor-parallel; each slot's expert output gathered from its expert's rank.
   const auto ep = famx::shard::plan(m, devices(2, 1.0), with(strategy::expert)).value();
   CHECK(ops(ep.ranks[0]) == std::vector<std::string>{
                                 "all_sum model.layers.0.self_attn.o_proj", "all_sum model.layers.0.mlp.down_proj",
-                                "reduce_scatter model.layers.1.self_attn.o_proj", "all_to_all model.layers.1.mlp.gate",
-                                "all_to_all model.layers.1.mlp.switch_mlp.down_proj", "all_gather model.layers.1.mlp"});
+                                "all_sum model.layers.1.self_attn.o_proj", "all_gather model.layers.1.mlp.switch_mlp"});
   CHECK(ep.ranks[1].experts == std::vector<std::int64_t>{4, 5, 6, 7});
-  CHECK(ep.ranks[1].collectives[3].bytes_per_token == 256 * 2 * 2);  // k = 2 copies of each token
+  CHECK(ep.ranks[1].collectives[3].bytes_per_token == 256 * 4 * 2);  // k = 2 slots per token
   auto o = with(strategy::expert);
   o.shared_experts_tensor_parallel = true;
   o.experts = famx::shard::expert_placement::round_robin;
   const auto ep_tp = famx::shard::plan(m, devices(2, 1.0), o).value();
   CHECK(ep_tp.ranks[1].experts == std::vector<std::int64_t>{1, 3, 5, 7});
-  CHECK(ops(ep_tp.ranks[0])[3] == "all_gather model.layers.1.post_attention_layernorm");
-  CHECK(ops(ep_tp.ranks[0])[6] == "reduce_scatter model.layers.1.mlp.shared_experts");
+  CHECK(ops(ep_tp.ranks[0])[4] == "all_sum model.layers.1.mlp.shared_experts");
   // Replicated shared experts cost memory on every rank: the tensor-parallel policy holds less.
   CHECK(ep_tp.ranks[0].weight_bytes < ep.ranks[0].weight_bytes);
   // Pipeline: rank 0 sends its last layer's output to rank 1.
   const auto pp = famx::shard::plan(m, devices(2, 1.0), with(strategy::pipeline)).value();
-  CHECK(ops(pp.ranks[0]) == std::vector<std::string>{"send model.layers.0"});
-  CHECK(ops(pp.ranks[1]) == std::vector<std::string>{"recv model.layers.0"});
+  CHECK(ops(pp.ranks[0]) == std::vector<std::string>{"send model.layers.0", "broadcast lm_head"});
+  CHECK(ops(pp.ranks[1]) == std::vector<std::string>{"recv model.layers.0", "broadcast lm_head"});
 }
 
 TEST_CASE("expert parallelism is legal where tensor parallelism would cut the experts' quantization groups") {

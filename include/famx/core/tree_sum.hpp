@@ -8,6 +8,20 @@
 
 namespace famx {
 
+// Columns per block of famx's dense (fp32-weight) products: each block is summed on its own, then the
+// blocks by tree_sum. Every quantization group size is a multiple of it.
+inline constexpr std::size_t dense_sum_block = 32;
+
+// Whether splitting a tree_sum over `terms` terms into `parts` contiguous slices, each reduced by
+// tree_sum and then combined by a tree_sum of the slices' results, gives the unsplit sum bit for
+// bit: parts is a power of two that divides the power-of-two factor of terms.
+constexpr bool tree_splits_exactly(std::size_t terms, std::size_t parts) noexcept {
+  if (parts == 0 || (parts & (parts - 1)) != 0) return false;
+  std::size_t two = 1;
+  while (terms != 0 && terms % (2 * two) == 0) two *= 2;
+  return two % parts == 0;
+}
+
 namespace detail {
 // The tree over an odd count n (recursive halving, left half the larger).
 inline float odd_tree_sum(const float* p, std::size_t n) noexcept {

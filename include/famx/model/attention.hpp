@@ -81,6 +81,12 @@ struct gqa_impl {
                   window};
   }
 
+  // One rank's heads and KV heads.
+  static void localize(params& p, const head_share& r) {
+    p.heads = r.heads;
+    p.kv_heads = r.kv_heads;
+  }
+
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
   // appends their keys and values to the layer cache.
   template <class W>

@@ -6,6 +6,8 @@
 // checkpoint_source hands them to the surface binder (model/weights.hpp), leaf by leaf.
 
 #include <filesystem>
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <optional>
@@ -55,6 +57,40 @@ class checkpoint {
   bool has(std::string_view name) const { return s_->tensors.find(name) != nullptr; }
   // The checkpoint tensors read so far (after sanitize: `.weight`, `.scales`, `.biases`, ...).
   const std::set<std::string, std::less<>>& read() const noexcept { return s_->read; }
+  // A fingerprint of the checkpoint (FNV-1a over config.json's bytes, every tensor's name, dtype and
+  // shape, and its first 64 bytes): ranks of a split model compare it to find one pointed elsewhere.
+  std::uint64_t fingerprint() const {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    const auto mix = [&](const void* p, std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 0x100000001b3ull;
+    };
+    if (auto text = io::read_regular_file(s_->model.file)) mix(text->data(), text->size());
+    for (const io::named_view& v : s_->tensors.tensors) {
+      mix(v.name.data(), v.name.size());
+      const std::string d = std::string(to_string(v.view.type)) + to_string(v.view.dims);
+      mix(d.data(), d.size());
+      if (v.view.is_contiguous()) mix(v.view.data, std::min<std::size_t>(64, v.view.nbytes()));
+    }
+    return h;
+  }
+  // The whole tensor `name` as the files hold it after sanitize (not counted as read).
+  result<tensor_view> whole(std::string_view name) const {
+    if (const io::named_view* v = s_->tensors.find(name)) return v->view;
+    return error(errc::missing, std::string(name), "no such tensor", "a tensor of this name (the shard plan)", s_->dir);
+  }
+  // This checkpoint with `parts` (contiguous) standing in for the tensors of their names: one rank's
+  // slices of a split model. Every tensor read afterwards must be one of them.
+  checkpoint with_parts(std::vector<std::pair<std::string, tensor>> parts) const {
+    checkpoint c(s_);
+    auto o = std::make_shared<io::sanitized_checkpoint>();
+    std::ranges::sort(parts, {}, &std::pair<std::string, tensor>::first);
+    for (auto& [name, t] : parts) {
+      o->owned.push_back(std::move(t));
+      o->tensors.push_back({name, o->owned.back().view()});
+    }
+    c.parts_ = std::move(o);
+    return c;
+  }
 
   // The float tensor `name` in fp32, checked to hold `numel` elements.
   result<std::vector<float>> floats(const std::string& name, std::size_t numel) const {
@@ -151,6 +187,13 @@ class checkpoint {
   explicit checkpoint(std::shared_ptr<const state> s) : s_(std::move(s)) {}
 
   result<tensor_view> view(const std::string& name) const {
+    if (parts_) {
+      if (const io::named_view* v = parts_->find(name)) {
+        s_->read.insert(name);
+        return v->view;
+      }
+      return error(errc::missing, name, "a tensor this rank does not hold", "one of the rank's slices (the shard plan)", s_->dir);
+    }
     if (const io::named_view* v = s_->tensors.find(name)) {
       s_->read.insert(name);
       return v->view;
@@ -170,6 +213,7 @@ class checkpoint {
   }
 
   std::shared_ptr<const state> s_;
+  std::shared_ptr<const io::sanitized_checkpoint> parts_;  // a rank's slices, when set
 };
 
 // A checkpoint as the surface binder reads it: each leaf's tensors as its bound value, quantized

@@ -42,6 +42,12 @@ struct attention_impl<surface::gated_delta_net> {
                   static_cast<float>(surface::field_value<"rms_norm_eps">(c))};
   }
 
+  // One rank's key and value heads.
+  static void localize(params& p, const head_share& r) {
+    p.nk = r.linear_key_heads;
+    p.nv = r.linear_value_heads;
+  }
+
   // out [L, hidden] = linear_attn(x [L, hidden]); advances the conv and recurrent state in c.
   template <class W>
   static void forward(const params& s, const W& w, layer_cache& c, std::size_t, std::span<const float> x, std::size_t L,

@@ -4,13 +4,21 @@
 // Each implementation states
 //   params                     what it needs of the config, built by make(config, attention_params)
 //   forward(params, weights, cache, offset, x, L, out)   out [L, hidden] for x [L, hidden]
+//   localize(params, head_share)  (attention kinds) the params of one rank's share of the heads
 // with `weights` the module's surface-bound weights (model/weights.hpp). A kind without an
 // implementation is a compile error naming it (unknown_attention_kind / unknown_mlp_kind), never a
 // silent fallback.
 
+#include <cstddef>
 #include <type_traits>
 
 namespace famx::model {
+
+// The heads one rank of a split model computes (shard::rank_plan's counts); an attention kind whose
+// heads can be split states localize(params&, const head_share&).
+struct head_share {
+  std::size_t heads = 0, kv_heads = 0, linear_key_heads = 0, linear_value_heads = 0;
+};
 
 // Instantiated for an attention kind famx has no forward for; the template argument names it.
 template <class Attention>

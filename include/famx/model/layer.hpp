@@ -11,6 +11,7 @@
 #include "famx/model/delta_net.hpp"
 #include "famx/model/mla.hpp"
 #include "famx/model/mlp.hpp"
+#include "famx/model/rank_context.hpp"
 
 namespace famx::model {
 
@@ -57,8 +58,15 @@ struct layer_impl<surface::decoder_layer<A, M>> {
     return {};
   }
 
-  // x [L, hidden] <- the layer on x; the attention continues cache c at position offset.
-  void forward(std::vector<float>& x, std::size_t L, layer_cache& c, std::size_t offset, const forward_options& opt) const {
+  // The parameters of one rank of a split model: its share of the heads (rank plan r).
+  void localize(const head_share& r) {
+    if constexpr (requires { attention::localize(p.attn, r); }) attention::localize(p.attn, r);
+  }
+
+  // x [L, hidden] <- the layer on x; the attention continues cache c at position offset. As one
+  // rank of a split model (rc), the partial outputs of row-parallel slices are made whole.
+  void forward(std::vector<float>& x, std::size_t L, layer_cache& c, std::size_t offset, const forward_options& opt,
+               const rank_context* rc = nullptr) const {
     const std::size_t D = p.hidden;
     std::vector<float> h = x, y(x.size());
     for (std::size_t t = 0; t < L; ++t) rms_norm({h.data() + t * D, D}, get<"input_layernorm">(weights).value, p.eps);
@@ -67,10 +75,11 @@ struct layer_impl<surface::decoder_layer<A, M>> {
       attention::forward(p.attn, aw, opt.mla, c, offset, h, L, y);
     else
       attention::forward(p.attn, aw, c, offset, h, L, y);
+    if (rc) rc->finish(aw, y, D, attention_name.view());
     for (std::size_t j = 0; j < x.size(); ++j) x[j] += y[j];
     h = x;
     for (std::size_t t = 0; t < L; ++t) rms_norm({h.data() + t * D, D}, get<"post_attention_layernorm">(weights).value, p.eps);
-    mlp::forward(p.ffn, get<"mlp">(weights).value, h, L, y);
+    mlp::forward(p.ffn, get<"mlp">(weights).value, h, L, y, rc);
     for (std::size_t j = 0; j < x.size(); ++j) x[j] += y[j];
   }
 };

@@ -5,42 +5,60 @@
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "famx/core/tree_sum.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
 #include "famx/quant/quantize.hpp"
 
 namespace famx::model {
 
-// y = W x for a dense fp32 W [rows, cols] (row-major), each row accumulated in fp64 in column order.
+// y = W x for a dense fp32 W [rows, cols] (row-major). Each row is a famx::tree_sum over blocks of
+// dense_sum_block columns, each block summed in fp64 in column order and rounded once, so that a
+// row-parallel split into a power-of-two number of whole-block slices, followed by a tree_sum of the
+// slices' results, reproduces the unsplit row bit for bit (the products are exact in fp64, so FMA
+// contraction cannot change a block's sum either).
 inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y) {
+  const std::size_t blocks = (cols + dense_sum_block - 1) / dense_sum_block;
+  std::vector<float> part(std::max<std::size_t>(blocks, 1));
   for (std::size_t r = 0; r < rows; ++r) {
-    double acc = 0;
     const float* wr = w + r * cols;
-    for (std::size_t c = 0; c < cols; ++c) acc += static_cast<double>(wr[c]) * x[c];
-    y[r] = static_cast<float>(acc);
+    for (std::size_t b = 0; b < blocks; ++b) {
+      double acc = 0;
+      for (std::size_t c = b * dense_sum_block; c < std::min(cols, (b + 1) * dense_sum_block); ++c) acc += static_cast<double>(wr[c]) * x[c];
+      part[b] = static_cast<float>(acc);
+    }
+    y[r] = blocks == 0 ? 0.0f : tree_sum(part.data(), blocks);
   }
 }
 
 // W [rows, cols] and an optional bias [rows]. `dense` holds W row-major in fp32 when the weight
-// is float or was dequantized; `quantized` is set when the quantized kernels run it.
+// is float or was dequantized; `quantized` is set when the quantized kernels run it. A `partial`
+// projection holds a row-parallel slice of its columns (a split model): apply() gives the slice's
+// partial sums, and its bias is added by add_bias() once the ranks' partials are summed.
 struct linear {
   std::size_t rows = 0, cols = 0;
   std::vector<float> dense;
   std::optional<quant::qmatrix_view> quantized;
   std::vector<float> bias;
+  bool partial = false;
 
-  // y = W x + b.
+  // y = W x + b (without b when partial).
   void apply(std::span<const float> x, std::span<float> y) const {
     if (quantized) {
       quant::qmv(*quantized, x, y);
     } else {
       dense_matvec(dense.data(), rows, cols, x, y);
     }
+    if (!partial) add_bias(y);
+  }
+  // y += b.
+  void add_bias(std::span<float> y) const {
     for (std::size_t r = 0; r < bias.size(); ++r) y[r] += bias[r];
   }
   // Row r of W in fp32 (an embedding lookup): dequantized by row when quantized.

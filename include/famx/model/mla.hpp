@@ -83,6 +83,9 @@ struct attention_impl<surface::mla_attention<Extra...>> {
     return p;
   }
 
+  // One rank's heads (the latent path and the V3.2 indexer stay whole).
+  static void localize(params& p, const head_share& r) { p.heads = r.heads; }
+
   // Keeps embed_q in fp32 too (the naive form expands keys from it).
   template <class W>
   static void prepare(W& w) {

@@ -14,6 +14,7 @@
 
 #include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
+#include "famx/model/rank_context.hpp"
 #include "famx/model/weights.hpp"
 #include "famx/moe/block.hpp"
 
@@ -43,11 +44,13 @@ struct mlp_impl<surface::dense_glu<I, Bias>> {
   static result<params> make(const Cfg& c, const moe::routing_config*) {
     return params{static_cast<std::size_t>(surface::dims::hidden::eval(c))};
   }
-  // out [L, hidden] = mlp(x [L, hidden]), token by token.
+  // out [L, hidden] = mlp(x [L, hidden]), token by token (made whole over the ranks of a split model).
   template <class W>
-  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out) {
+  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
+                      const rank_context* rc = nullptr) {
     const std::size_t D = s.hidden;
     for (std::size_t t = 0; t < L; ++t) glu(w, x.subspan(t * D, D), out.subspan(t * D, D));
+    if (rc) rc->finish(w, out, D, "mlp");
   }
 };
 
@@ -110,9 +113,30 @@ struct moe_impl {
     else return static_cast<const bound_module<>*>(nullptr);
   }
 
-  // out [L, hidden] = the MoE block on x [L, hidden].
+  // How the block runs as one rank of a split model: the routed experts' partial sums (a tensor-
+  // parallel slice of every expert) are summed over the ranks, whole experts (expert parallelism)
+  // are taken from the rank that holds them, and a tensor-parallel shared expert is summed.
   template <class W>
-  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out) {
+  static moe::moe_split split_of(const W& w, const rank_context& rc, std::size_t D) {
+    moe::moe_split sp;
+    sp.local_expert = rc.local_expert;
+    const bool routed_partial = get<"down_proj">(get<"switch_mlp">(w).value).value.front().partial;
+    if (routed_partial)
+      sp.routed = [&rc](std::span<float> y, const moe::routing&) { rc.all_sum(y, "mlp.switch_mlp"); };
+    else if (!rc.local_expert.empty())
+      sp.routed = [&rc, D](std::span<float> y, const moe::routing& r) { rc.gather_owned(y, r.experts, D, "mlp.switch_mlp"); };
+    if (const auto* sh = shared(w)) {
+      bool partial = false;
+      for_each_linear(*sh, [&](const linear& l) { partial = partial || l.partial; });
+      if (partial) sp.shared = [&rc](std::span<float> y) { rc.all_sum(y, "mlp.shared_experts"); };
+    }
+    return sp;
+  }
+
+  // out [L, hidden] = the MoE block on x [L, hidden] (as one rank of a split model when rc is given).
+  template <class W>
+  static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
+                      const rank_context* rc = nullptr) {
     const std::size_t D = s.hidden, E = s.routing.num_experts, K = s.routing.num_experts_per_tok;
     const router<W> gate{w, D, E};
     const auto& experts = get<"switch_mlp">(w).value;
@@ -122,6 +146,7 @@ struct moe_impl {
     const auto* sh = shared(w);
     const linear* sh_gate = nullptr;
     if constexpr (has_slot<W, "shared_expert_gate">) sh_gate = &get<"shared_expert_gate">(w).value;
+    const moe::moe_split sp = rc ? split_of(w, *rc, D) : moe::moe_split{};
     bool all_quantized = quantized(gate_proj) && quantized(up_proj) && quantized(down_proj);
     if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>)
       if (sh)
@@ -135,32 +160,43 @@ struct moe_impl {
           k.shared = moe::glu_view{*get<"gate_proj">(*sh).value.quantized, *get<"up_proj">(*sh).value.quantized,
                                    *get<"down_proj">(*sh).value.quantized};
       if (sh_gate) k.shared_expert_gate = kernel_view(*sh_gate);
-      moe::moe_block(s.routing, k, x, L, out);
+      moe::moe_block(s.routing, k, x, L, out, {}, {}, rc ? &sp : nullptr);
       return;
     }
+    // The fp32 path: the same steps as moe::moe_block (experts per slot, exchanges, combine in slot order).
     std::vector<float> logits(L * E);
     for (std::size_t t = 0; t < L; ++t) gate.apply(x.subspan(t * D, D), {logits.data() + t * E, E});
     const moe::routing r = moe::route(s.routing, logits, gate.bias(), L);
-    std::vector<float> y(D), g(1);
+    std::vector<float> y(L * K * D, 0.0f), g(1);
+    for (std::size_t p = 0; p < L * K; ++p) {
+      auto e = static_cast<std::size_t>(r.experts[p]);
+      if (!sp.local_expert.empty()) {
+        if (sp.local_expert[e] < 0) continue;
+        e = static_cast<std::size_t>(sp.local_expert[e]);
+      }
+      glu(gate_proj[e], up_proj[e], down_proj[e], x.subspan(p / K * D, D), {y.data() + p * D, D});
+    }
+    if (sp.routed) sp.routed(y, r);
+    std::vector<float> shared_y;
+    if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>) {
+      if (sh) {
+        shared_y.resize(L * D);
+        for (std::size_t t = 0; t < L; ++t) glu(*sh, x.subspan(t * D, D), {shared_y.data() + t * D, D});
+        if (sp.shared) sp.shared(shared_y);
+      }
+    }
     for (std::size_t t = 0; t < L; ++t) {
-      const auto xt = x.subspan(t * D, D);
       const std::span<float> o = out.subspan(t * D, D);
       std::fill(o.begin(), o.end(), 0.0f);
-      for (std::size_t i = 0; i < K; ++i) {
-        const auto e = static_cast<std::size_t>(r.experts[t * K + i]);
-        glu(gate_proj[e], up_proj[e], down_proj[e], xt, y);
-        for (std::size_t j = 0; j < D; ++j) o[j] += r.weights[t * K + i] * y[j];
-      }
-      if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>) {
-        if (sh) {
-          glu(*sh, xt, y);
-          float scale = 1.0f;
-          if (sh_gate) {
-            sh_gate->apply(xt, g);
-            scale = sigmoid(g[0]);
-          }
-          for (std::size_t j = 0; j < D; ++j) o[j] += scale * y[j];
+      for (std::size_t i = 0; i < K; ++i)
+        for (std::size_t j = 0; j < D; ++j) o[j] += r.weights[t * K + i] * y[(t * K + i) * D + j];
+      if (!shared_y.empty()) {
+        float scale = 1.0f;
+        if (sh_gate) {
+          sh_gate->apply(x.subspan(t * D, D), g);
+          scale = sigmoid(g[0]);
         }
+        for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared_y[t * D + j];
       }
     }
   }

@@ -163,8 +163,21 @@ constexpr const auto& get(const bound_module<S...>& m) {
 template <class M, surface::fixed_string Name>
 constexpr bool has_slot = detail::slot_index<M, Name>::value < std::tuple_size_v<decltype(std::declval<M>().slots)>;
 
+// Calls f(l) for every projection l bound in module m (nested modules and expert stacks included).
+template <class M, class F>
+void for_each_linear(const M& m, F&& f) {
+  if constexpr (std::is_same_v<M, linear>) {
+    f(m);
+  } else if constexpr (std::is_same_v<M, std::vector<linear>>) {
+    for (const linear& l : m) f(l);
+  } else if constexpr (requires { m.slots; }) {
+    std::apply([&](const auto&... s) { ((s.present ? for_each_linear(s.value, f) : void()), ...); }, m.slots);
+  }
+}
+
 // Fills bound weights from a source (a checkpoint): Source::load<Leaf>(entries) -> result<leaf value>
-// for the tensors a leaf emits. `bound` collects the name of every surface tensor read.
+// for the tensors a leaf emits; a source with holds(entries) may leave leaves it does not hold
+// unbound (present = false). `bound` collects the name of every surface tensor read.
 template <class Cfg, class Source>
 struct binder {
   const Cfg& config;
@@ -189,6 +202,11 @@ struct binder {
       std::vector<surface::tensor_entry> entries;
       auto sink = [&](surface::tensor_entry t) { entries.push_back(std::move(t)); };
       Node::tensors(config, at, sink);
+      if constexpr (requires { source.holds(entries); })
+        if (!source.holds(entries)) {  // one rank of a split model holds only its part of the model
+          s.present = false;
+          return {};
+        }
       for (const auto& e : entries) bound.push_back(e.name);
       auto v = source.template load<Node>(entries);
       if (!v) return v.err();

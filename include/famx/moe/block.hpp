@@ -11,9 +11,11 @@
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -94,6 +96,16 @@ struct moe_options {
   bool int8_activations = false;  // experts use qmv_int8 arithmetic (faster, bounded error)
 };
 
+// How a block runs as one rank of a split model: which routed experts the rank's stacks hold, and
+// the exchanges (collectives that only move bytes, then a fixed-order local sum) that turn the rank's
+// expert outputs into the whole ones before the combine, so every rank combines the same values in
+// the same order as the unsplit block.
+struct moe_split {
+  std::span<const std::int32_t> local_expert;  // global expert -> its index in the stacks, -1 when not held; empty: all
+  std::function<void(std::span<float>, const routing&)> routed;  // y [tokens * k, D] in (token, slot) order: the rank's -> whole
+  std::function<void(std::span<float>)> shared;  // shared expert outputs [tokens, D]: the rank's -> whole
+};
+
 // What a block call decided.
 struct moe_stats {
   famx::moe::routing routing;
@@ -133,17 +145,23 @@ inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_vi
 
 }  // namespace detail
 
-// out [T, D] = the MoE block applied to x [T, D]. Throws famx::error on inconsistent weights or sizes.
+// out [T, D] = the MoE block applied to x [T, D] (as one rank of a split model when `split` is
+// given). Throws famx::error on inconsistent weights or sizes.
 inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, std::span<const float> x,
                            std::size_t tokens, std::span<float> out, const moe_options& opt = {},
-                           const parallel& par = {}) {
+                           const parallel& par = {}, const moe_split* split = nullptr) {
   const std::size_t E = c.num_experts, k = c.num_experts_per_tok, D = w.gate.cols();
+  const std::span<const std::int32_t> local = split ? split->local_expert : std::span<const std::int32_t>{};
+  if (!local.empty() && local.size() != E)
+    throw error(errc::shape_mismatch, "moe_split.local_expert", std::to_string(local.size()) + " entries",
+                std::to_string(E) + " (num_experts)");
+  const std::size_t held = local.empty() ? E : static_cast<std::size_t>(std::ranges::count_if(local, [](std::int32_t i) { return i >= 0; }));
   if (w.gate.rows() != E)
     throw error(errc::shape_mismatch, "mlp.gate", std::to_string(w.gate.rows()) + " rows",
                 std::to_string(E) + " (num_experts)");
-  if (w.gate_proj.experts != E || w.up_proj.experts != E || w.down_proj.experts != E)
+  if (w.gate_proj.experts != held || w.up_proj.experts != held || w.down_proj.experts != held)
     throw error(errc::shape_mismatch, "mlp.switch_mlp", std::to_string(w.gate_proj.experts) + " experts",
-                std::to_string(E) + " (num_experts)");
+                std::to_string(held) + (local.empty() ? " (num_experts)" : " (the experts this rank holds)"));
   if (w.down_proj.first.rows != D || w.gate_proj.first.cols != D)
     throw error(errc::shape_mismatch, "mlp.switch_mlp.down_proj", std::to_string(w.down_proj.first.rows) + " rows",
                 std::to_string(D) + " (hidden_size)");
@@ -174,11 +192,15 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     pairs.resize(tokens * k);
     for (std::size_t p = 0; p < pairs.size(); ++p) pairs[p] = static_cast<std::int32_t>(p);
   }
+  if (!local.empty())  // this rank runs the pairs of the experts it holds
+    std::erase_if(pairs, [&](std::int32_t p) { return local[static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)])] < 0; });
 
   // Experts: many pairs -> pairs across threads; few -> rows across threads inside each kernel.
   std::vector<float> y(tokens * k * D, 0.0f);
   auto run_pair = [&](std::int32_t p, std::vector<float>& h, std::vector<float>& u, const parallel& kp) {
-    const auto t = static_cast<std::size_t>(p) / k, e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
+    const auto t = static_cast<std::size_t>(p) / k;
+    auto e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
+    if (!local.empty()) e = static_cast<std::size_t>(local[e]);
     detail::glu_forward(w.gate_proj[e], w.up_proj[e], w.down_proj[e], x.subspan(t * D, D),
                         std::span<float>(y).subspan(static_cast<std::size_t>(p) * D, D), opt, h, u, kp);
   };
@@ -193,8 +215,19 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     for (std::int32_t p : pairs) run_pair(p, h, u, par);
   }
 
-  // Combine in fp32, choices in order, then the shared expert.
-  std::vector<float> h, u, shared(D), gate_value(1);
+  if (split && split->routed) split->routed(y, r);
+
+  // The shared expert of every token, then the combine in fp32: choices in order, then the shared expert.
+  std::vector<float> shared;
+  if (w.shared) {
+    shared.resize(tokens * D);
+    std::vector<float> h, u;
+    for (std::size_t t = 0; t < tokens; ++t)
+      detail::glu_forward(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x.subspan(t * D, D),
+                          std::span<float>(shared).subspan(t * D, D), opt, h, u, par);
+    if (split && split->shared) split->shared(shared);
+  }
+  std::vector<float> gate_value(1);
   for (std::size_t t = 0; t < tokens; ++t) {
     float* o = out.data() + t * D;
     for (std::size_t j = 0; j < D; ++j) o[j] = 0.0f;
@@ -205,14 +238,12 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
       for (std::size_t j = 0; j < D; ++j) o[j] += wt * y[p * D + j];
     }
     if (w.shared) {
-      detail::glu_forward(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x.subspan(t * D, D), shared,
-                          opt, h, u, par);
       float scale = 1.0f;
       if (w.shared_expert_gate) {
         w.shared_expert_gate->apply(x.subspan(t * D, D), gate_value, par);
         scale = 1.0f / (1.0f + std::exp(-gate_value[0]));
       }
-      for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared[j];
+      for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared[t * D + j];
     }
   }
   return stats;

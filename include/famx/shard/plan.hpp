@@ -9,11 +9,12 @@
 //   tensor    Exo's tensor parallelism over all devices (tensor_parallel.hpp rules; one all_sum per
 //             attention block and one per MLP / MoE block).
 //   expert    expert parallelism for the routed experts (expert_parallel.hpp), attention and dense
-//             MLPs tensor-parallel over the same ranks; per MoE layer the attention output is
-//             reduce-scattered over tokens, tokens go to their experts' ranks and back with two
-//             all_to_all, and an all_gather restores every token on every rank. Shared experts are
-//             replicated (default) or tensor-parallel (then all_gather before, reduce_scatter after).
-//   pipeline  contiguous layer ranges (pipeline.hpp), activations sent rank r -> r + 1.
+//             MLPs tensor-parallel over the same ranks; every rank routes every token, runs the
+//             (token, slot) pairs of the experts it holds, and an all_gather hands each slot's
+//             output from its expert's rank to all. Shared experts are replicated (default) or
+//             tensor-parallel (then one all_sum).
+//   pipeline  contiguous layer ranges (pipeline.hpp), activations sent rank r -> r + 1, the
+//             logits broadcast from the last stage.
 //   automatic one device: everything on it; else tensor when it is legal and fits, else expert
 //             for MoE models when legal and it fits, else pipeline. Tensor first: every device
 //             streams its share of every layer's weights concurrently, which is what decode speed is
@@ -33,6 +34,7 @@
 #include "famx/shard/exo_rules.hpp"
 #include "famx/shard/expert_parallel.hpp"
 #include "famx/shard/kv_cache.hpp"
+#include "famx/core/tree_sum.hpp"
 #include "famx/shard/pipeline.hpp"
 #include "famx/shard/slice.hpp"
 
@@ -43,7 +45,7 @@ struct collective {
   std::string op;     // all_sum, reduce_scatter, all_gather, all_to_all, send, recv
   std::string after;  // the module whose output it carries ("model.layers.3.self_attn.o_proj")
   std::string axis;   // tp, ep or pp
-  std::int64_t bytes_per_token = 0;  // bf16 activations one token moves in (before the split)
+  std::int64_t bytes_per_token = 0;  // bytes of fp32 activations one rank contributes per token
 };
 
 // One logical tensor on one rank.
@@ -91,6 +93,9 @@ struct shard_plan {
   std::vector<std::string> layer_kinds;  // per decoder layer: "mla/moe", "linear_attention/moe", ...
   std::vector<rank_plan> ranks;
   std::vector<std::string> notes;  // why automatic chose what it chose, policies applied
+  // Whether a split forward reproduces the unsplit logits bit for bit: every row-parallel split cuts
+  // the kernels' summation tree at its subtrees (see exact_split); pipeline and expert splits always do.
+  bool exact = true;
 };
 
 // What the planner may do.
@@ -106,8 +111,8 @@ struct plan_options {
 
 namespace detail {
 
-// Bytes one token's bf16 hidden state takes.
-inline std::int64_t hidden_bytes(const families::model_description& d) { return d.dim("hidden_size") * 2; }
+// Bytes one token's hidden state takes in the split forward's collectives (fp32).
+inline std::int64_t hidden_bytes(const families::model_description& d) { return d.dim("hidden_size") * 4; }
 
 // The tensor plan of t under rule r with `blocks` (in logical coordinates), placed on mesh axis `axis`.
 inline tensor_plan make_tensor_plan(const surface::tensor_entry& t, tp_rule r, std::vector<block> blocks,
@@ -149,34 +154,29 @@ inline result<void> check_memory(const shard_plan& p) {
   return {};
 }
 
-// Rank-independent head counts and collectives of a tensor- (or expert-) parallel plan.
+// Rank-independent collectives of a tensor- (or expert-) parallel plan, as the split forward runs
+// them (model/rank_context.hpp): an all_sum after each row-parallel block (attention, dense MLP); per
+// MoE layer, the routed experts' per-slot outputs made whole (all_sum of every slot's partial sums
+// under tensor parallelism, all_gather of the owners' outputs under expert parallelism), then an
+// all_sum of a tensor-parallel shared expert. Collectives only move bytes; sums are formed locally.
 inline void tp_collectives(rank_plan& r, const families::model_description& d, int n, bool expert,
                            bool shared_tp) {
   if (n == 1) return;
-  const std::int64_t h = hidden_bytes(d);
+  const std::int64_t h = hidden_bytes(d), k = d.experts_per_token;
   for (const auto& l : d.layers) {
     const std::string p = "model.layers." + std::to_string(l.index);
-    const std::string attn_out = p + "." + l.attention_output;
-    if (!expert || l.mlp != "moe") {
-      r.collectives.push_back({"all_sum", attn_out, "tp", h});
-      r.collectives.push_back({"all_sum", l.mlp == "moe" ? p + ".mlp" : p + ".mlp.down_proj", "tp", h});
+    r.collectives.push_back({"all_sum", p + "." + l.attention_output, "tp", h});
+    if (l.mlp != "moe") {
+      r.collectives.push_back({"all_sum", p + ".mlp.down_proj", "tp", h});
       continue;
     }
-    r.collectives.push_back({"reduce_scatter", attn_out, "tp", h});
-    // A tensor-parallel shared expert needs every token: gather them before it, scatter its partial sums after.
-    std::string shared;
+    r.collectives.push_back({expert ? "all_gather" : "all_sum", p + ".mlp.switch_mlp", expert ? "ep" : "tp", h * k});
     for (const auto& t : d.tensors)
       if (t.layer == l.index && t.name.find(".shared_expert") != std::string::npos) {
-        shared = t.name.find(".shared_experts.") != std::string::npos ? ".mlp.shared_experts" : ".mlp.shared_expert";
+        if (!expert || shared_tp)
+          r.collectives.push_back({"all_sum", p + (t.name.find(".shared_experts.") != std::string::npos ? ".mlp.shared_experts" : ".mlp.shared_expert"), "tp", h});
         break;
       }
-    const bool gather_shared = shared_tp && !shared.empty();
-    if (gather_shared) r.collectives.push_back({"all_gather", p + ".post_attention_layernorm", "tp", h});
-    const std::int64_t k = d.experts_per_token;
-    r.collectives.push_back({"all_to_all", p + ".mlp.gate", "ep", h * k});
-    r.collectives.push_back({"all_to_all", p + ".mlp.switch_mlp.down_proj", "ep", h * k});
-    if (gather_shared) r.collectives.push_back({"reduce_scatter", p + shared, "tp", h});
-    r.collectives.push_back({"all_gather", p + ".mlp", "tp", h});
   }
 }
 
@@ -189,6 +189,20 @@ inline void head_counts(rank_plan& r, const families::model_description& d, int 
   r.kv_heads = split ? kv_heads_of(d.dim("num_key_value_heads"), n, r.rank, kv_replication).count : 0;
   r.linear_key_heads = d.dim("linear_num_key_heads") / n;
   r.linear_value_heads = d.dim("linear_num_value_heads") / n;
+}
+
+// Whether rank 0's row-parallel slices of plan p cut every summation tree at its subtrees: the terms of
+// a quantized row are its groups, of a float row its blocks of dense_sum_block columns (core/tree_sum.hpp).
+// Returns the first tensor that does not, or an empty string.
+inline std::string inexact_split(const shard_plan& p) {
+  if (p.ranks.empty()) return {};
+  for (const tensor_plan& t : p.ranks.front().tensors) {
+    if (t.rule != tp_rule::row_parallel || t.local == t.global) continue;
+    const auto cols = static_cast<std::size_t>(t.global.dim(-1)), local = static_cast<std::size_t>(t.local.dim(-1));
+    const auto unit = t.format ? static_cast<std::size_t>(t.format->group_size) : dense_sum_block;
+    if (local % unit != 0 || !tree_splits_exactly(cols / unit, cols / local)) return t.name;
+  }
+  return {};
 }
 
 // Tensor or expert parallelism over all devices.
@@ -278,6 +292,7 @@ inline result<shard_plan> plan_stages(const io::loaded_model& m, std::span<const
     const std::string last = "model.layers." + std::to_string(s.layers.end - 1);
     if (s.rank > 0) r.collectives.push_back({"recv", "model.layers." + std::to_string(s.layers.begin - 1), "pp", h});
     if (s.rank + 1 < p.world) r.collectives.push_back({"send", last, "pp", h});
+    if (p.world > 1) r.collectives.push_back({"broadcast", "lm_head", "pp", d.dim("vocab_size") * 4});  // from the last stage
     if (auto a = account(r, d, o.context_tokens, 1); !a) return a.err();
     p.ranks.push_back(std::move(r));
   }

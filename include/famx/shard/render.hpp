@@ -86,6 +86,7 @@ inline std::string render_json(const shard_plan& p) {
   };
   std::string s = "{\"model\":" + json_quote(p.model) + ",\"family\":" + json_quote(p.family) + ",\"strategy\":" +
                   json_quote(to_string(p.kind)) + ",\"world\":" + std::to_string(p.world) +
+                  ",\"exact\":" + (p.exact ? "true" : "false") +
                   ",\"context_tokens\":" + std::to_string(p.context_tokens) + ",\"notes\":[";
   for (std::size_t i = 0; i < p.notes.size(); ++i) s += (i ? "," : "") + json_quote(p.notes[i]);
   s += "],\"ranks\":[";
