@@ -56,6 +56,7 @@ runner add_make_tiny(CLI::App& app) {
   add_integer(*c, "--bits", o->tiny.bits, {0, 2, 3, 4, 5, 6, 8}, "bits of the MLX quantization (0: float weights)");
   add_integer(*c, "--group", o->tiny.group_size, {32, 64, 128}, "quantization group size");
   add_integer(*c, "--shards", o->tiny.shards, 1, 64, "safetensors files (an index is written when > 1)");
+  add_integer(*c, "--layers", o->tiny.layers, 1, 64, "decoder layers (default 2), the family's layer-kind pattern kept");
   add_integer(*c, "--seed", o->tiny.seed, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max(),
               "seed of the weights (the same seed writes the same bytes)");
   return [o] {

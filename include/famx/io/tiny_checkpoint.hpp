@@ -106,6 +106,7 @@ struct tiny_options {
   int group_size = 64;
   int shards = 1;          // files to split the weights into (an index is written when > 1)
   std::uint64_t seed = 0;  // the same seed writes the same bytes
+  int layers = 0;          // make_tiny_checkpoint: decoder layers (0: the tiny config's 2); the layer-kind pattern is kept
   quant::rounding rounding = quant::rounding::gpu;  // how mlx-community checkpoints were quantized
 };
 
@@ -263,7 +264,12 @@ inline result<std::vector<std::filesystem::path>> make_tiny_checkpoint(std::stri
     for (const auto& t : tiny_models) names += (names.empty() ? "" : ", ") + std::string(t.key);
     return error(errc::unknown_family, "family", "\"" + std::string(name) + "\"", "one of " + names);
   }
-  return make_checkpoint(tm->config_json, dir, opt);
+  if (opt.layers == 0) return make_checkpoint(tm->config_json, dir, opt);
+  if (opt.layers < 1 || opt.layers > 64) return error(errc::invalid_value, "layers", std::to_string(opt.layers), "1 to 64");
+  std::string json(tm->config_json);
+  constexpr std::string_view key = "\"num_hidden_layers\":2,";
+  json.replace(json.find(key), key.size(), "\"num_hidden_layers\":" + std::to_string(opt.layers) + ",");
+  return make_checkpoint(json, dir, opt);
 }
 
 }  // namespace famx::io
