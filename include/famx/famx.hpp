@@ -4,6 +4,9 @@
 // uses them and includes it.
 
 #include "famx/advise/render.hpp"
+#include "famx/comm/reduce.hpp"
+#include "famx/comm/threads.hpp"
+#include "famx/comm/typed.hpp"
 #include "famx/core/dtype.hpp"
 #include "famx/core/error.hpp"
 #include "famx/core/parallel.hpp"

@@ -13,6 +13,7 @@ TEST_CASE("error says file, path, found and expected") {
   CHECK(std::string(e.what()) == e.message());
   CHECK(e.code() == famx::errc::shape_mismatch);
   CHECK(famx::to_string(e.code()) == "shape_mismatch");
+  CHECK(famx::to_string(famx::errc::collective) == "collective");
 }
 
 TEST_CASE("result holds a value or an error and throws the error on value()") {

@@ -17,15 +17,17 @@ namespace famx::comm {
 
 // What every rank's collectives did so far.
 struct comm_stats {
-  std::uint64_t collectives = 0;    // collectives called
-  std::uint64_t bytes_sent = 0;     // payload bytes this rank contributed
-  std::uint64_t bytes_received = 0; // payload bytes this rank received
+  std::uint64_t collectives = 0;    // collectives called (send and recv included)
+  std::uint64_t bytes_sent = 0;     // payload bytes this rank gave to other ranks, once per receiving rank
+  std::uint64_t bytes_received = 0; // payload bytes this rank got from other ranks
   std::chrono::nanoseconds time{0}; // wall time spent inside collectives
 };
 
 // A group of `size()` ranks; this object is rank `rank()`. All ranks must call the same collectives
-// in the same order (a mismatch is an error naming both collectives). `what` names the call site in
-// errors ("layers.3.self_attn.o_proj all_sum").
+// in the same order (a mismatch is an error naming both collectives); send and recv are matched per
+// pair of ranks, in order. `what` names the call site in errors ("layers.3.self_attn.o_proj all_sum").
+// Output buffers must not overlap input buffers. Bad arguments throw errc::invalid_value; after a
+// call threw errc::collective, this rank's communicator is broken and every later call throws.
 class communicator {
  public:
   virtual ~communicator() = default;

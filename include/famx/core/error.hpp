@@ -24,6 +24,7 @@ enum class errc {
   not_divisible,      // a dimension does not divide by a degree or group
   unsupported,        // valid input that famx does not handle
   unknown_family,     // an architecture or model_type famx does not know
+  collective,         // a collective failed: a rank failed, left, disagreed or did not answer in time
 };
 
 // Stable lower-case name of an error code.
@@ -40,6 +41,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::not_divisible: return "not_divisible";
     case errc::unsupported: return "unsupported";
     case errc::unknown_family: return "unknown_family";
+    case errc::collective: return "collective";
   }
   return "unknown";
 }
