@@ -11,31 +11,15 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
-#include <famx/io/builtin_models.hpp>
-#include <famx/io/storage.hpp>
 #include <famx/io/tiny_checkpoint.hpp>
 
 #include "baselines.hpp"
+#include "layers.hpp"
 
 namespace {
 
 namespace fm = famx::model;
-
-// A directory of this process's (the checkpoints it writes), removed at exit.
-struct scratch_dir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() / ("famx_bench_model_" + std::to_string(::getpid()));
-  ~scratch_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-std::filesystem::path scratch(const std::string& name) {
-  static const scratch_dir root;
-  return root.path / name;
-}
 
 // The model in `dir`, loaded once per process.
 const fm::reference_model& loaded(const std::filesystem::path& dir) {
@@ -46,7 +30,7 @@ const fm::reference_model& loaded(const std::filesystem::path& dir) {
 }
 
 const fm::reference_model& tiny(const std::string& name) {
-  const auto dir = scratch(name);
+  const auto dir = famx_bench::scratch(name);
   if (!std::filesystem::exists(dir / "config.json")) famx::io::make_tiny_checkpoint(name, dir).value();
   return loaded(dir);
 }
@@ -87,46 +71,11 @@ void bm_prefill(benchmark::State& st, const fm::reference_model& m, std::size_t 
   st.SetLabel(famx::kernel_target());
 }
 
-// One full-size decoder layer of a built-in model (io/builtin_models.hpp): its config with one
-// layer (the first MoE layer's kind for MoE models) and a 512-token vocabulary, so that embedding
-// and head are negligible. DeepSeek-V3 / V3.2 keep 32 of their 256 routed experts (8 groups of 4,
-// top-4 groups): every matrix has its real shape and a token reads the same 8 routed + 1 shared
-// experts, but the layer is 0.9 GB to write instead of 6.3 GB (which would take 15 GB of fp32 values).
-std::string one_layer_config(std::string_view key) {
-  std::string json(famx::io::find_builtin(key)->config_json);
-  auto set = [&](const std::string& field, const std::string& value) {
-    const auto at = json.find("\"" + field + "\":");
-    if (at == std::string::npos) return;
-    const auto v = at + field.size() + 3;
-    json.replace(v, json.find_first_of(",}", v) - v, value);
-  };
-  set("num_hidden_layers", "1");
-  set("vocab_size", "512");
-  set("first_k_dense_replace", "0");
-  if (key.starts_with("DeepSeek")) set("n_routed_experts", "32");
-  return json;
-}
-
-// Weight bytes one decode token streams from the layer: every layer tensor as stored (4-bit group
-// 64, bf16 scales and biases), routed experts counted k of E.
-double active_layer_bytes(const std::string& config_json) {
-  const auto m = famx::io::parse_model_config(config_json, "bench").value();
-  const auto q = famx::io::convert_quantization(4, 64);
-  double bytes = 0;
-  for (const auto& s : famx::io::storage_table(m.description, q))
-    if (s.tensor->layer >= 0)
-      bytes += static_cast<double>(s.bytes) * static_cast<double>(m.description.active(*s.tensor)) /
-               static_cast<double>(s.tensor->numel());
-  return bytes;
-}
-
 // One full-size layer's decode against streaming its active 4-bit weight bytes once.
 void bm_layer(benchmark::State& st, const std::string& key) {
-  const std::string config = one_layer_config(key);
-  const auto dir = scratch("layer_" + key);
-  if (!std::filesystem::exists(dir / "config.json")) famx::io::make_checkpoint(config, dir).value();
-  const auto& m = loaded(dir);
-  const double bytes = active_layer_bytes(config);
+  const std::string config = famx_bench::one_layer_config(key);
+  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
+  const double bytes = famx_bench::active_layer_bytes(config);
   std::vector<std::byte> buf(static_cast<std::size_t>(bytes));
   const famx_bench::bytes part(buf.data(), buf.size());
   const double gbps = famx_bench::stream_read_gbps(std::span(&part, 1), {});
