@@ -1,9 +1,10 @@
-// Quantized matmul benchmarks (qmv exact with f32 or bf16 activations, qmv_int8, qmm). Every case
+// Quantized matmul benchmarks (qmv exact with f32 or bf16 activations, qmv_int8, qmm, qmm_fast,
+// qmm_int8). Every case
 // reports, from the same run:
 //   qmv: GB/s of weight bytes (packed + scales + biases), the GB/s of a plain streaming read of
 //        those same bytes (the roofline), and their ratio; for 2048x768 also the speedup over the
 //        scalar fp64 reference.
-//   qmm: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
+//   qmm, qmm_fast: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
 //   qmm_int8: GFLOP/s, the int8 dot-product peak (vpdpbusd / maddubs loop) measured on the same
 //        threads, and their ratio.
 // Run with --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians.
@@ -98,6 +99,8 @@ void bm_qmv(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   state.SetLabel(famx::kernel_target());
 }
 
+// kFast: qmm_fast (not batch-invariant) instead of qmm.
+template <bool kFast = false>
 void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
             std::size_t m, std::size_t threads) {
   const weights w(rows, cols, fmt);
@@ -107,7 +110,11 @@ void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   const double peak = famx_bench::fma_peak_gflops(par);
   const auto t0 = clock_type::now();
   for (auto _ : state) {
-    famx::quant::qmm(w.view, x, m, y, par);
+    if constexpr (kFast) {
+      famx::quant::qmm_fast(w.view, x, m, y, par);
+    } else {
+      famx::quant::qmm(w.view, x, m, y, par);
+    }
     benchmark::DoNotOptimize(y.data());
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -183,6 +190,9 @@ void register_all() {
                                  std::to_string(s.cols) + "/m:512/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
           bm_qmm(st, s.rows, s.cols, {bits, 64}, 512, threads);
+        })->UseRealTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("qmm_fast" + name.substr(3)).c_str(), [=](benchmark::State& st) {
+          bm_qmm<true>(st, s.rows, s.cols, {bits, 64}, 512, threads);
         })->UseRealTime()->Unit(benchmark::kMillisecond);
       }
     }
