@@ -30,7 +30,7 @@ struct width_set {
   static constexpr bool contains(int bits) noexcept { return ((bits == kBits) || ...); }
   template <class F>
   static constexpr void visit(int bits, F&& f) {
-    ((bits == kBits ? (f(std::integral_constant<int, kBits>{}), true) : false) || ...);
+    (void)((bits == kBits ? (f(std::integral_constant<int, kBits>{}), true) : false) || ...);
   }
 };
 // Widths whose codes the qmv kernels extract in place from whole words (the 4-row and streaming
