@@ -1,5 +1,9 @@
-// Same-run baselines: a streaming read (plain C++; the compiler vectorizes it) and an fp32 FMA
-// peak loop (Highway, dispatched to the best target; this TU owns its foreach_target).
+// Same-run baselines: a streaming read (plain C++; the compiler vectorizes it), an fp32 FMA peak
+// loop and an int8 dot-product peak loop (Highway, dispatched to the best target, AVX3_DL
+// included as in <famx/kernels.hpp>; this TU owns its foreach_target).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "baselines.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -41,6 +45,43 @@ HWY_NOINLINE float FmaChains(std::size_t iters) {
   return hn::GetLane(s);
 }
 
+// 12 independent chains of u8 x s8 dot products into i32 lanes (4 products per lane and step):
+// vpdpbusd with VNNI (inline assembly, as famx's int8 kernels: Highway 1.0.3's AVX3_DL target
+// string lacks avx512vnni), maddubs + madd + add on other x86 targets, widening multiplies elsewhere.
+HWY_NOINLINE std::int32_t Int8Chains(std::size_t iters) {
+  const hn::ScalableTag<std::int32_t> d;
+  auto a0 = hn::Set(d, 0), a1 = hn::Set(d, 1), a2 = hn::Set(d, 2), a3 = hn::Set(d, 3);
+  auto a4 = hn::Set(d, 4), a5 = hn::Set(d, 5), a6 = hn::Set(d, 6), a7 = hn::Set(d, 7);
+  auto a8 = hn::Set(d, 8), a9 = hn::Set(d, 9), a10 = hn::Set(d, 10), a11 = hn::Set(d, 11);
+#if HWY_TARGET == HWY_SCALAR
+  const auto u = hn::Set(d, 3), s = hn::Set(d, -2);
+#else
+  const hn::Repartition<std::uint8_t, decltype(d)> d8;
+  const auto u = hn::Set(d8, std::uint8_t{3}), s = hn::Set(d8, std::uint8_t{0xFE});
+#endif
+  using V = hn::Vec<decltype(d)>;
+  auto step = [&](V& acc) {
+#if HWY_TARGET == HWY_AVX3_DL
+    asm("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc.raw) : [u] "v"(u.raw), [s] "v"(s.raw));
+#elif HWY_TARGET == HWY_AVX3
+    acc = hn::Add(acc, V{_mm512_madd_epi16(_mm512_maddubs_epi16(u.raw, s.raw), _mm512_set1_epi16(1))});
+#elif HWY_TARGET == HWY_AVX2
+    acc = hn::Add(acc, V{_mm256_madd_epi16(_mm256_maddubs_epi16(u.raw, s.raw), _mm256_set1_epi16(1))});
+#elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+    acc = hn::Add(acc, V{_mm_madd_epi16(_mm_maddubs_epi16(u.raw, s.raw), _mm_set1_epi16(1))});
+#else
+    for (int k = 0; k < 4; ++k) acc = hn::Add(acc, hn::Mul(u, s));
+#endif
+  };
+  for (std::size_t i = 0; i < iters; ++i) {
+    step(a0); step(a1); step(a2); step(a3); step(a4); step(a5);
+    step(a6); step(a7); step(a8); step(a9); step(a10); step(a11);
+  }
+  const auto t = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)),
+                         hn::Add(hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)), hn::Add(hn::Add(a8, a9), hn::Add(a10, a11))));
+  return hn::GetLane(t);
+}
+
 std::size_t FloatLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
 }  // namespace HWY_NAMESPACE
@@ -51,6 +92,7 @@ HWY_AFTER_NAMESPACE();
 namespace famx_bench {
 HWY_EXPORT(FmaChains);
 HWY_EXPORT(FloatLanes);
+HWY_EXPORT(Int8Chains);
 
 namespace {
 
@@ -113,6 +155,24 @@ double fma_peak_gflops(const famx::parallel& par, double seconds) {
     elapsed = std::chrono::duration<double>(clock::now() - t0).count();
   } while (elapsed < seconds);
   return flops_per_call * static_cast<double>(calls) / elapsed * 1e-9;
+}
+
+double int8_peak_gops(const famx::parallel& par, double seconds) {
+  const std::size_t iters = 1 << 20;
+  // 4 u8 x s8 products per 32-bit lane and step (a multiply and an add each).
+  const double ops_per_call = 2.0 * 4.0 * 12.0 * static_cast<double>(iters * HWY_DYNAMIC_DISPATCH(FloatLanes)());
+  const std::size_t workers = std::max<std::size_t>(par.workers, 1);
+  std::atomic<std::int32_t> sink{0};
+  HWY_DYNAMIC_DISPATCH(Int8Chains)(iters);  // warm up
+  std::size_t calls = 0;
+  const auto t0 = clock::now();
+  double elapsed = 0;
+  do {
+    par.for_each(workers, [&](std::size_t) { sink.store(HWY_DYNAMIC_DISPATCH(Int8Chains)(iters)); });
+    calls += workers;
+    elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+  } while (elapsed < seconds);
+  return ops_per_call * static_cast<double>(calls) / elapsed * 1e-9;
 }
 
 int run(int argc, char** argv, void (*register_cases)()) {

@@ -19,6 +19,10 @@ double stream_read_gbps(std::span<const bytes> parts, const famx::parallel& par,
 // fp32 FMA peak in GFLOP/s with the best SIMD target, on every thread of `par`.
 double fma_peak_gflops(const famx::parallel& par, double seconds = 0.05);
 
+// int8 dot-product peak in GOP/s (a u8 x s8 multiply-add counts 2): vpdpbusd with VNNI, maddubs
+// elsewhere, best SIMD target, on every thread of `par`.
+double int8_peak_gops(const famx::parallel& par, double seconds = 0.05);
+
 // A benchmark program's main: registers the cases, then runs Google Benchmark with the arguments.
 int run(int argc, char** argv, void (*register_cases)());
 

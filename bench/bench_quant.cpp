@@ -1,9 +1,12 @@
-// Quantized matmul benchmarks (qmv exact with f32 or bf16 activations, qmv_int8, qmm). Every case
+// Quantized matmul benchmarks (qmv exact with f32 or bf16 activations, qmv_int8, qmm, qmm_fast,
+// qmm_int8). Every case
 // reports, from the same run:
 //   qmv: GB/s of weight bytes (packed + scales + biases), the GB/s of a plain streaming read of
 //        those same bytes (the roofline), and their ratio; for 2048x768 also the speedup over the
 //        scalar fp64 reference.
-//   qmm: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
+//   qmm, qmm_fast: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
+//   qmm_int8: GFLOP/s, the int8 dot-product peak (vpdpbusd / maddubs loop) measured on the same
+//        threads, and their ratio.
 // Run with --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians.
 #include <famx/kernels.hpp>
 
@@ -96,6 +99,8 @@ void bm_qmv(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   state.SetLabel(famx::kernel_target());
 }
 
+// kFast: qmm_fast (not batch-invariant) instead of qmm.
+template <bool kFast = false>
 void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
             std::size_t m, std::size_t threads) {
   const weights w(rows, cols, fmt);
@@ -105,7 +110,11 @@ void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   const double peak = famx_bench::fma_peak_gflops(par);
   const auto t0 = clock_type::now();
   for (auto _ : state) {
-    famx::quant::qmm(w.view, x, m, y, par);
+    if constexpr (kFast) {
+      famx::quant::qmm_fast(w.view, x, m, y, par);
+    } else {
+      famx::quant::qmm(w.view, x, m, y, par);
+    }
     benchmark::DoNotOptimize(y.data());
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -113,6 +122,27 @@ void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   state.counters["GFLOP/s"] = gflops;
   state.counters["peak_GFLOP/s"] = peak;
   state.counters["of_peak"] = gflops / peak;
+  state.SetLabel(famx::kernel_target());
+}
+
+void bm_qmm_int8(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
+                 std::size_t m, std::size_t threads) {
+  const weights w(rows, cols, fmt);
+  std::vector<float> x(m * cols), y(m * rows);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 23) - 0.1f;
+  const famx::parallel par = hook_for(threads);
+  const double peak = famx_bench::int8_peak_gops(par);
+  famx::quant::qmm_int8(w.view, x, m, y, par);  // warm up
+  const auto t0 = clock_type::now();
+  for (auto _ : state) {
+    famx::quant::qmm_int8(w.view, x, m, y, par);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  const double gflops = 2.0 * static_cast<double>(m * rows * cols) * static_cast<double>(state.iterations()) / secs * 1e-9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["int8_peak_GOP/s"] = peak;
+  state.counters["of_int8_peak"] = gflops / peak;
   state.SetLabel(famx::kernel_target());
 }
 
@@ -161,7 +191,19 @@ void register_all() {
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
           bm_qmm(st, s.rows, s.cols, {bits, 64}, 512, threads);
         })->UseRealTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("qmm_fast" + name.substr(3)).c_str(), [=](benchmark::State& st) {
+          bm_qmm<true>(st, s.rows, s.cols, {bits, 64}, 512, threads);
+        })->UseRealTime()->Unit(benchmark::kMillisecond);
       }
+    }
+  }
+  for (const auto& s : {shapes[0], shapes[1]}) {
+    for (std::size_t threads : {1u, 2u}) {
+      const std::string name = "qmm_int8/bits:4/group:64/" + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                               "/m:512/threads:" + std::to_string(threads);
+      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
+        bm_qmm_int8(st, s.rows, s.cols, {4, 64}, 512, threads);
+      })->UseRealTime()->Unit(benchmark::kMillisecond);
     }
   }
 }

@@ -7,6 +7,12 @@
 //  - compile once: FAMX_EXTERN_KERNELS makes this header declare the kernels only, and exactly one
 //    TU defines FAMX_IMPLEMENT_KERNELS too (the CMake helper famx_add_kernels() does both).
 // If the including TU already runs foreach_target.h itself, the kernels join its passes.
+// Targets: Highway's defaults plus AVX3_DL (AVX-512 with VNNI: the int8 kernels use vpdpbusd),
+// when this header comes before any Highway header; HWY_DISABLED_TARGETS=HWY_AVX3_DL drops it.
+
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 
 #include "famx/core/targets.hpp"
 #include "famx/moe/experts.hpp"
@@ -36,6 +42,7 @@
 #include "famx/quant/qmv-generic-inl.hpp"
 #include "famx/quant/qmv-inl.hpp"
 #include "famx/quant/qmm-inl.hpp"
+#include "famx/quant/qmm-int8-inl.hpp"
 #include "famx/moe/experts-inl.hpp"
 
 #if HWY_ONCE
@@ -49,6 +56,9 @@ HWY_EXPORT(QmvBF16);
 HWY_EXPORT(QmvInt8);
 HWY_EXPORT(QmmF32);
 HWY_EXPORT(QmmBF16);
+HWY_EXPORT(QmmInt8);
+HWY_EXPORT(QmmFastF32);
+HWY_EXPORT(QmmFastBF16);
 HWY_EXPORT(MatvecF32);
 HWY_EXPORT(KernelTarget);
 HWY_EXPORT(Route);
@@ -90,10 +100,28 @@ FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, st
   if (m != 0) HWY_DYNAMIC_DISPATCH(QmmF32)(w, x.data(), m, y.data(), par);
 }
 
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_int8");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmInt8)(w, x.data(), m, y.data(), par);
+}
+
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
                              std::span<float> y, const parallel& par) {
   detail::check_qmm_args(w, x.size(), y.size(), m, "qmm");
   if (m != 0) HWY_DYNAMIC_DISPATCH(QmmBF16)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_fast(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_fast");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmFastF32)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_fast(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
+                                  std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_fast");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmFastBF16)(w, x.data(), m, y.data(), par);
 }
 
 FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, std::span<float> y,

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -62,6 +63,23 @@ struct case_shape {
   std::size_t rows, cols;
 };
 
+// qmv_int8's stated error bound for token x [cols]: sum_g |s_g| * a_g / 2 * sum_{j in g} q_j per row.
+std::vector<double> int8_bound(const famx::quant::qmatrix_view& v, std::span<const float> x) {
+  const std::size_t gs = static_cast<std::size_t>(v.format.group_size);
+  std::vector<double> bound(v.rows, 0.0);
+  for (std::size_t r = 0; r < v.rows; ++r) {
+    for (std::size_t g = 0; g < v.groups(); ++g) {
+      double amax = 0, sum_q = 0;
+      for (std::size_t k = 0; k < gs; ++k) {
+        amax = std::max(amax, std::fabs(static_cast<double>(x[g * gs + k])));
+        sum_q += famx::quant::unpack_code(v.row(r), v.format.bits, g * gs + k);
+      }
+      bound[r] += std::fabs(static_cast<double>(v.scale(r, g))) * amax / 127.0 / 2.0 * sum_q;
+    }
+  }
+  return bound;
+}
+
 }  // namespace
 
 TEST_CASE("qmv matches the fp64 reference for every format, target and scale dtype") {
@@ -105,18 +123,9 @@ TEST_CASE("qmv_int8 stays within its stated error bound on every target, and fal
         const auto v = q.view();
         std::vector<float> x(cols), y(rows), exact(rows);
         for (std::size_t j = 0; j < cols; ++j) x[j] = (j % 11 == 0 ? 8.0f : 1.0f) * nd(rng);
-        std::vector<double> ref(rows), mag(rows), bound(rows, 0.0);
+        std::vector<double> ref(rows), mag(rows);
         famx::quant::reference_qmv(v, x, ref, mag);
-        for (std::size_t r = 0; r < rows; ++r) {  // sum_g |s_g| * a_g / 2 * sum_j q_j
-          for (std::size_t g = 0; g < v.groups(); ++g) {
-            double amax = 0, sum_q = 0;
-            for (std::size_t k = 0; k < static_cast<std::size_t>(gs); ++k) {
-              amax = std::max(amax, std::fabs(static_cast<double>(x[g * static_cast<std::size_t>(gs) + k])));
-              sum_q += famx::quant::unpack_code(v.row(r), bits, g * static_cast<std::size_t>(gs) + k);
-            }
-            bound[r] += std::fabs(static_cast<double>(v.scale(r, g))) * amax / 127.0 / 2.0 * sum_q;
-          }
-        }
+        const std::vector<double> bound = int8_bound(v, x);
         for_each_target([&] {
           famx::quant::qmv_int8(v, x, y);
           if (bits == 3) {
@@ -149,6 +158,8 @@ TEST_CASE("qmv and qmm on adversarial data: equal groups, extreme scales, wide-r
       check_against_reference(q.view(), x, 1, y);
       famx::quant::qmm(q.view(), x, 5, y);
       check_against_reference(q.view(), x, 5, y);
+      famx::quant::qmm_fast(q.view(), x, 5, y);
+      check_against_reference(q.view(), x, 5, y);
     });
   }
 }
@@ -170,7 +181,7 @@ TEST_CASE("qmv with bf16 activations equals qmv on the widened activations") {
   });
 }
 
-TEST_CASE("qmm matches the reference for 1 to 9 tokens, f32 and bf16 activations") {
+TEST_CASE("qmm and qmm_fast match the reference for 1 to 9 tokens, f32 and bf16 activations") {
   std::mt19937 rng(13);
   std::normal_distribution<float> nd;
   for (int bits : {3, 4, 8}) {
@@ -189,6 +200,10 @@ TEST_CASE("qmm matches the reference for 1 to 9 tokens, f32 and bf16 activations
         check_against_reference(q.view(), x, m, y);
         std::vector<float> yb(y.size());
         famx::quant::qmm(q.view(), xb, m, yb);
+        CHECK(yb == y);
+        famx::quant::qmm_fast(q.view(), x, m, y);
+        check_against_reference(q.view(), x, m, y);
+        famx::quant::qmm_fast(q.view(), xb, m, yb);
         CHECK(yb == y);
       });
     }
@@ -284,6 +299,76 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
       }
     }
   }
+}
+
+TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, for any token count, target and thread count") {
+  // qmm_int8: 4- and 8-bit take the integer tiles (a short last tile repeats its last token),
+  // 3-bit falls back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
+  // 37 rows leave a partial block of rows on every target; 384 and 640 columns give 3, 5, 6, 10,
+  // 12 and 20 groups (odd blocks in the group tree).
+  std::mt19937 rng(31);
+  std::normal_distribution<float> nd;
+  famx::thread_pool pool(3);
+  for (int bits : {2, 3, 4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (std::size_t cols : {384u, 640u}) {
+        const std::size_t rows = 37;
+        const famx::dtype st = gs == 32 ? famx::dtype::f16 : (gs == 64 ? famx::dtype::bf16 : famx::dtype::f32);
+        const auto q = make_weights(rows, cols, {bits, gs}, st, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+        const std::size_t max_m = 64;
+        std::vector<float> x(max_m * cols);
+        for (std::size_t j = 0; j < x.size(); ++j) x[j] = (j % 13 == 0 ? 7.0f : 1.0f) * nd(rng);
+        std::fill_n(x.begin() + static_cast<std::ptrdiff_t>(cols), gs, 0.0f);  // token 1: an all-zero group
+        for_each_target([&] {
+          std::vector<float> want_int8(max_m * rows), want(max_m * rows), y(max_m * rows);
+          for (std::size_t t = 0; t < max_m; ++t) {
+            const auto xt = std::span<const float>(x).subspan(t * cols, cols);
+            famx::quant::qmv_int8(q.view(), xt, std::span<float>(want_int8).subspan(t * rows, rows));
+            famx::quant::qmv(q.view(), xt, std::span<float>(want).subspan(t * rows, rows));
+          }
+          for (std::size_t m : {1u, 2u, 3u, 5u, 8u, 17u, 64u}) {
+            for (std::size_t threads : {1u, 3u}) {
+              CAPTURE(bits);
+              CAPTURE(gs);
+              CAPTURE(cols);
+              CAPTURE(m);
+              CAPTURE(threads);
+              const auto xm = std::span<const float>(x).first(m * cols);
+              const auto ym = std::span<float>(y).first(m * rows);
+              const famx::parallel par = threads == 3 ? pool.hook() : famx::parallel{};
+              if (bits != 2) {
+                std::fill(y.begin(), y.end(), NAN);
+                famx::quant::qmm_int8(q.view(), xm, m, ym, par);
+                REQUIRE(std::equal(ym.begin(), ym.end(), want_int8.begin()));
+              }
+              std::fill(y.begin(), y.end(), NAN);
+              famx::quant::qmm(q.view(), xm, m, ym, par);
+              REQUIRE(std::equal(ym.begin(), ym.end(), want.begin()));
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("qmm_int8 stays within qmv_int8's error bound of the fp64 reference") {
+  std::mt19937 rng(32);
+  std::normal_distribution<float> nd;
+  const std::size_t rows = 45, cols = 1024, m = 9;
+  const auto q = make_weights(rows, cols, {4, 64}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+  std::vector<float> x(m * cols), y(m * rows);
+  for (std::size_t j = 0; j < x.size(); ++j) x[j] = (j % 11 == 0 ? 8.0f : 1.0f) * nd(rng);
+  for_each_target([&] {
+    famx::quant::qmm_int8(q.view(), x, m, y);
+    std::vector<double> ref(rows), mag(rows);
+    for (std::size_t t = 0; t < m; ++t) {
+      const auto xt = std::span<const float>(x).subspan(t * cols, cols);
+      famx::quant::reference_qmv(q.view(), xt, ref, mag);
+      const std::vector<double> bound = int8_bound(q.view(), xt);
+      for (std::size_t r = 0; r < rows; ++r) REQUIRE(std::fabs(y[t * rows + r] - ref[r]) <= bound[r] + kTol * mag[r]);
+    }
+  });
 }
 
 TEST_CASE("two threads give bit-identical results to one") {
@@ -389,6 +474,16 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
                        "qmv.y: found 3 elements, expected 4 elements (m * rows)", famx::error);
   CHECK_THROWS_WITH_AS(famx::quant::qmm(q.view(), x_ok, 2, y),
                        "qmm.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_fast(q.view(), x_ok, 2, y),
+                       "qmm_fast.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), x_ok, 2, y),
+                       "qmm_int8.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  std::vector<float> y8(8), y7(7);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), x_ok, 1, y8),
+                       "qmm_int8.y: found 8 elements, expected 4 elements (m * rows)", famx::error);
+  std::vector<float> x2t(128);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), x2t, 2, y7),
+                       "qmm_int8.y: found 7 elements, expected 8 elements (m * rows)", famx::error);
   auto bad = q.view();
   bad.format.bits = 7;
   CHECK_THROWS_WITH_AS(famx::quant::qmv(bad, x_ok, y), "qmv.w.bits: found 7, expected one of 2, 3, 4, 5, 6, 8",

@@ -37,11 +37,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 // For 8-bit codes byte b of word l is code 4l+b: xq stays in natural order, and each code is split
 // into its nibbles (q = lo + 16 hi) so that u8 x s8 pair sums cannot saturate.
 
-// The integer dot product, one definition for both code widths: i32 lane i is
+// The integer dot product, one definition for both code widths: i32 lane i is acc[i] plus
 //   sum_{k<4} lo[4i+k] * xa[4i+k] + kHi * sum_{k<4} hi[4i+k] * xb[4i+k]
-// for nibbles lo, hi (u8 in [0, 15]) and s8 xa, xb; exact. On x86 u8 x s8 pairs are summed to i16
-// (maddubs; |pair sum| <= 2 * 15 * 128, so with kHi == 1 both pair sums share one i16) and then to
-// i32 (madd); elsewhere the bytes are widened to i32 lanes.
+// for nibbles lo, hi (u8 in [0, 15]) and s8 xa, xb; exact. With VNNI (AVX3_DL) u8 x s8 quads are
+// summed straight into i32 (vpdpbusd). Elsewhere on x86 u8 x s8 pairs are summed to i16
+// (maddubs; |pair sum| <= 2 * 15 * 128, so with kHi == 1 both pair sums share one i16) and then
+// to i32 (madd); other targets widen the bytes to i32 lanes.
 #undef FAMX_X86
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define FAMX_X86(op) _mm512_##op
@@ -50,20 +51,33 @@ namespace hn = hwy::HWY_NAMESPACE;
 #elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
 #define FAMX_X86(op) _mm_##op
 #endif
+#if HWY_TARGET == HWY_AVX3_DL
+// acc + the u8 x s8 products of each lane's four byte pairs (vpdpbusd). Inline assembly: Highway
+// 1.0.3's AVX3_DL target string names avxvnni, not avx512vnni, although its run-time check for
+// AVX3_DL requires AVX512-VNNI, so the intrinsic does not compile here.
+template <class VI, class VU>
+HWY_INLINE VI DotBytes(VI acc, VU u8, VU s8) {
+  asm("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc.raw) : [u] "v"(u8.raw), [s] "v"(s8.raw));
+  return acc;
+}
+#endif
 template <int kHi, class DU>
-HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU, hn::Vec<DU> lo, hn::Vec<DU> xa, hn::Vec<DU> hi,
-                                                      hn::Vec<DU> xb) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU, hn::Vec<hn::RebindToSigned<DU>> acc, hn::Vec<DU> lo,
+                                                      hn::Vec<DU> xa, hn::Vec<DU> hi, hn::Vec<DU> xb) {
   const hn::RebindToSigned<DU> di;
-#ifdef FAMX_X86
+#if HWY_TARGET == HWY_AVX3_DL
+  static_assert(kHi == 1);
+  (void)di;
+  return DotBytes(DotBytes(acc, lo, xa), hi, xb);
+#elif defined(FAMX_X86)
   const auto one = FAMX_X86(set1_epi16)(1);
   const auto lx = FAMX_X86(maddubs_epi16)(lo.raw, xa.raw), hx = FAMX_X86(maddubs_epi16)(hi.raw, xb.raw);
   if constexpr (kHi == 1) {
-    return hn::Vec<decltype(di)>{FAMX_X86(madd_epi16)(FAMX_X86(add_epi16)(lx, hx), one)};
+    return hn::Add(acc, hn::Vec<decltype(di)>{FAMX_X86(madd_epi16)(FAMX_X86(add_epi16)(lx, hx), one)});
   } else {
-    return hn::Vec<decltype(di)>{FAMX_X86(add_epi32)(FAMX_X86(madd_epi16)(lx, one),
-                                                     FAMX_X86(madd_epi16)(hx, FAMX_X86(set1_epi16)(kHi)))};
+    return hn::Add(acc, hn::Vec<decltype(di)>{FAMX_X86(add_epi32)(
+                            FAMX_X86(madd_epi16)(lx, one), FAMX_X86(madd_epi16)(hx, FAMX_X86(set1_epi16)(kHi)))});
   }
-#undef FAMX_X86
 #else
   auto lo_sum = hn::Zero(di), hi_sum = hn::Zero(di);
   HWY_UNROLL(4)
@@ -76,21 +90,27 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotNibbles(DU, hn::Vec<DU> lo, hn::Ve
     lo_sum = hn::Add(lo_sum, hn::Mul(l, a));
     hi_sum = hn::Add(hi_sum, hn::Mul(h, b));
   }
-  return hn::Add(lo_sum, hn::Mul(hi_sum, hn::Set(di, kHi)));
+  return hn::Add(acc, hn::Add(lo_sum, hn::Mul(hi_sum, hn::Set(di, kHi))));
 #endif
 }
+#undef FAMX_X86
 
-// Exact per-word sums of one chunk of codes with their int8 activations, lane l = word l's
-// products. 4-bit: xa and xb are the lo- and hi-nibble planes. 8-bit: xa = xb is x in natural
-// order and each code is split into its nibbles, q = lo + 16 hi.
+// acc + the exact per-word sums of one chunk of codes with their int8 activations, lane l = word
+// l's products. 4-bit: xa and xb are the lo- and hi-nibble planes. 8-bit: xa = xb is x in natural
+// order; each code is split into its nibbles, q = lo + 16 hi (with VNNI the bytes are used whole).
 template <int kBits, class DU>
-HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotInt8(DU du, hn::Vec<DU> w, hn::Vec<DU> xa, hn::Vec<DU> xb) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU>> DotInt8(DU du, hn::Vec<hn::RebindToSigned<DU>> acc, hn::Vec<DU> w,
+                                                   hn::Vec<DU> xa, hn::Vec<DU> xb) {
   const auto nib = hn::Set(du, 0x0F0F0F0Fu);
-  const auto lo = hn::And(w, nib), hi = hn::And(hn::ShiftRight<4>(w), nib);
   if constexpr (kBits == 8) {
-    return DotNibbles<16>(du, lo, xa, hi, xa);
+#if HWY_TARGET == HWY_AVX3_DL
+    (void)nib, (void)xb;
+    return DotBytes(acc, w, xa);
+#else
+    return DotNibbles<16>(du, acc, hn::And(w, nib), xa, hn::And(hn::ShiftRight<4>(w), nib), xa);
+#endif
   } else {
-    return DotNibbles<1>(du, lo, xa, hi, xb);
+    return DotNibbles<1>(du, acc, hn::And(w, nib), xa, hn::And(hn::ShiftRight<4>(w), nib), xb);
   }
 }
 
@@ -127,6 +147,25 @@ inline void QuantizeGroupInt8(const float* HWY_RESTRICT x, std::size_t j0, std::
 #endif
 }
 
+// One token's int8 activation as qmv_int8 quantizes it: the group sums sx[g] (in index order),
+// the scales xa[g] = max|x_g| / 127 and the codes (QuantizeGroupInt8<kBits>'s layout) in xq,
+// which must start zeroed (an all-zero group stays zero).
+template <int kBits>
+inline void QuantizeActivationInt8(const float* HWY_RESTRICT x, std::size_t G, std::size_t gs,
+                                   float* HWY_RESTRICT sx, float* HWY_RESTRICT xa, std::int8_t* HWY_RESTRICT xq) {
+  for (std::size_t g = 0; g < G; ++g) {
+    float t = 0, amax = 0;
+    for (std::size_t k = 0; k < gs; ++k) {
+      t += x[g * gs + k];
+      amax = std::max(amax, std::fabs(x[g * gs + k]));
+    }
+    sx[g] = t;
+    const float a = amax / 127.0f;
+    xa[g] = a;
+    if (a > 0) QuantizeGroupInt8<kBits>(x, g * gs, gs, a, xq);
+  }
+}
+
 // Prepares x for the int8 path of a matrix with int8_widths codes: group sums, per-group
 // activation scales a_g = max|x_g| / 127 and the xq byte planes, in this thread's prep slots.
 template <int kBits>
@@ -143,17 +182,7 @@ inline QmvCall QmvInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RES
   const std::size_t plane = chunks * 4 * N;  // bytes per plane (one chunk of N words is 4N bytes)
   auto* xq = reinterpret_cast<std::int8_t*>(ScratchFloats(kSlotXp, kPlanes * plane / 4));
   std::memset(xq, 0, kPlanes * plane);
-  for (std::size_t g = 0; g < G; ++g) {
-    float t = 0, amax = 0;
-    for (std::size_t k = 0; k < gs; ++k) {
-      t += x[g * gs + k];
-      amax = std::max(amax, std::fabs(x[g * gs + k]));
-    }
-    sx[g] = t;
-    const float a = amax / 127.0f;
-    xa[g] = a;
-    if (a > 0) QuantizeGroupInt8<kBits>(x, g * gs, gs, a, xq);  // an all-zero group stays zero
-  }
+  QuantizeActivationInt8<kBits>(x, G, gs, sx, xa, xq);
   for (std::size_t i = 1; i < kT; ++i) {
     std::memcpy(sx + i * G, sx, G * sizeof(float));
     std::memcpy(xa + i * G, xa, G * sizeof(float));

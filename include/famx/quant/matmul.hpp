@@ -30,7 +30,7 @@ struct width_set {
   static constexpr bool contains(int bits) noexcept { return ((bits == kBits) || ...); }
   template <class F>
   static constexpr void visit(int bits, F&& f) {
-    ((bits == kBits ? (f(std::integral_constant<int, kBits>{}), true) : false) || ...);
+    (void)((bits == kBits ? (f(std::integral_constant<int, kBits>{}), true) : false) || ...);
   }
 };
 // Widths whose codes the qmv kernels extract in place from whole words (the 4-row and streaming
@@ -53,12 +53,27 @@ FAMX_KERNEL_LINKAGE void qmv(const qmatrix_view& w, std::span<const bf16> x, std
 // Used for 4- and 8-bit weights; other widths run the exact qmv.
 FAMX_KERNEL_LINKAGE void qmv_int8(const qmatrix_view& w, std::span<const float> x, std::span<float> y,
                                   const parallel& par = {});
-// Y = X W^T for m tokens: x [m, cols] row-major, y [m, rows].
+// Y = X W^T for m tokens: x [m, cols] row-major, y [m, rows]. Batch-invariant: each token's row
+// of y is bit-identical to qmv on that token alone, for any m and thread count.
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, std::size_t m,
                              std::span<float> y, const parallel& par = {});
-// Y = X W^T with bf16 activations.
+// Y = X W^T for m tokens with int8 activations: each token's row of y is bit-identical to
+// qmv_int8 on that token alone, for any m and thread count (integer register tiles over several
+// tokens and rows; the fp32 steps are qmv_int8's, in its order). Error bound: qmv_int8's.
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par = {});
+// Y = X W^T with bf16 activations (each row equals qmv with bf16 activations).
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
                              std::span<float> y, const parallel& par = {});
+// Y = X W^T, faster than qmm but not batch-invariant: weights are dequantized to s*q + b once and
+// each group is one FMA chain, so a row differs from qmv's in the last bits (within the same fp32
+// error bound) and depends on whether m < 4 (one qmv per token then). Row-parallel splits over
+// group ranges still reproduce the unsplit result bit for bit.
+FAMX_KERNEL_LINKAGE void qmm_fast(const qmatrix_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par = {});
+// qmm_fast with bf16 activations.
+FAMX_KERNEL_LINKAGE void qmm_fast(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
+                                  std::span<float> y, const parallel& par = {});
 // y = W x for a dense f32 or bf16 W [rows, cols] (rank 2, unit inner stride).
 FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, std::span<float> y,
                                 const parallel& par = {});

@@ -100,12 +100,13 @@ HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_
                              float* HWY_RESTRICT const* out) {
   const std::size_t N = hn::Lanes(df);
   const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
   const auto* xw = reinterpret_cast<const std::uint32_t*>(xq);
   const auto xa = hn::Load(du, xw);
   const auto xb = kBits == 4 ? hn::Load(du, xw + N) : xa;
   for (std::size_t r = 0; r < 4; ++r) {
     const auto w = hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N);
-    hn::Store(hn::ConvertTo(df, DotInt8<kBits>(du, w, xa, xb)), df, out[r] + c * N);
+    hn::Store(hn::ConvertTo(df, DotInt8<kBits>(du, hn::Zero(di), w, xa, xb)), df, out[r] + c * N);
   }
 }
 

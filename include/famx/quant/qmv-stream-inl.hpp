@@ -76,7 +76,7 @@ inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_
         if constexpr (kInt8) {
           const auto* xq = reinterpret_cast<const std::uint32_t*>(call.xq + xc * (kBits == 4 ? 8 : 4) * N);
           const auto xa = hn::Load(du, xq);
-          v[j] = DotInt8<kBits>(du, wv, xa, kBits == 4 ? hn::Load(du, xq + N) : xa);
+          v[j] = DotInt8<kBits>(du, hn::Zero(di), wv, xa, kBits == 4 ? hn::Load(du, xq + N) : xa);
         } else {
           v[j] = ChunkDot1<kBits>(df, wv, call.xp + xc * kPer * N);
         }
