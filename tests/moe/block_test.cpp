@@ -229,6 +229,40 @@ TEST_CASE("MoE blocks match the fp64 reference; fused, sorted and capacity varia
   }
 }
 
+TEST_CASE("batched experts give every token the bits of the one-token path, exact and int8, any threads") {
+  const routing_config c{famx::moe::scoring::softmax, 8, 2, true};
+  const test_block b(128, 64, c.num_experts, false, true, true, 42);
+  famx::thread_pool pool(3);
+  for (std::int64_t t : famx::kernel_targets()) {
+    famx::force_target guard(t);
+    CAPTURE(std::string(hwy::TargetName(t)));
+    for (std::size_t tokens : {1, 9, 40}) {
+      CAPTURE(tokens);
+      const auto x = random_x(tokens * b.D, 43);
+      for (bool int8 : {false, true}) {
+        CAPTURE(int8);
+        famx::moe::moe_options one_by_one;
+        one_by_one.int8_activations = int8;
+        one_by_one.batched = false;
+        famx::moe::moe_options batched = one_by_one;
+        batched.batched = true;
+        std::vector<float> want(tokens * b.D), got(tokens * b.D);
+        famx::moe::moe_block(c, b.w, x, tokens, want, one_by_one);
+        famx::moe::moe_block(c, b.w, x, tokens, got, batched);
+        REQUIRE(got == want);
+        famx::moe::moe_block(c, b.w, x, tokens, got, batched, pool.hook());
+        REQUIRE(got == want);
+        // Each token alone gives its row of the batch.
+        for (std::size_t i = 0; i < tokens; i += 7) {
+          std::vector<float> row(b.D);
+          famx::moe::moe_block(c, b.w, std::span(x).subspan(i * b.D, b.D), 1, row, batched);
+          REQUIRE(std::equal(row.begin(), row.end(), want.begin() + static_cast<std::ptrdiff_t>(i * b.D)));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("moe_block rejects weights that do not fit the config") {
   const test_block b(128, 64, 8, false, false, false, 50);
   const auto x = random_x(128, 51);

@@ -13,6 +13,7 @@
 
 #include "famx/families/family_traits.hpp"
 #include "famx/model/cache.hpp"
+#include "famx/model/forward_options.hpp"
 #include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
 #include "famx/model/rope.hpp"
@@ -88,25 +89,25 @@ struct gqa_impl {
   }
 
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
-  // appends their keys and values to the layer cache.
+  // appends their keys and values to the layer cache. The projections take the L tokens at once
+  // and the (token, head) pairs run on opt.threads; a token's bits do not depend on either.
   template <class W>
-  static void forward(const params& s, const W& w, layer_cache& c, std::size_t offset, std::span<const float> x,
-                      std::size_t L, std::span<float> out) {
+  static void forward(const params& s, const W& w, const forward_options& opt, layer_cache& c, std::size_t offset,
+                      std::span<const float> x, std::size_t L, std::span<float> out) {
     const linear& q_proj = get<"q_proj">(w).value;
-    const linear& k_proj = get<"k_proj">(w).value;
-    const linear& v_proj = get<"v_proj">(w).value;
-    const linear& o_proj = get<"o_proj">(w).value;
     const std::vector<float>* q_norm = get<"q_norm">(w).present ? &get<"q_norm">(w).value : nullptr;
     const std::vector<float>* k_norm = get<"k_norm">(w).present ? &get<"k_norm">(w).value : nullptr;
-    const std::size_t H = s.heads, KV = s.kv_heads, hd = s.head_dim, D = s.hidden, group = H / KV;
-    std::vector<float> q(L * H * hd), gate(Gated ? L * H * hd : 0), qg(H * hd * (Gated ? 2 : 1)), k(KV * hd), v(KV * hd);
+    const std::size_t H = s.heads, KV = s.kv_heads, hd = s.head_dim, group = H / KV, qw = H * hd * (Gated ? 2 : 1);
+    const std::size_t row = KV * hd;
+    std::vector<float> q(L * H * hd), gate(Gated ? L * H * hd : 0), qg(L * qw), k(L * row), v(L * row);
+    q_proj.apply(x, L, qg, opt);
+    get<"k_proj">(w).value.apply(x, L, k, opt);
+    get<"v_proj">(w).value.apply(x, L, v, opt);
     for (std::size_t t = 0; t < L; ++t) {
       const std::size_t pos = offset + t;
-      const auto xt = x.subspan(t * D, D);
-      q_proj.apply(xt, qg);
       for (std::size_t h = 0; h < H; ++h) {
         // Gated: each head's q_proj block is [queries (hd) | gate (hd)].
-        const float* src = qg.data() + h * hd * (Gated ? 2 : 1);
+        const float* src = qg.data() + t * qw + h * hd * (Gated ? 2 : 1);
         std::span<float> qh(q.data() + (t * H + h) * hd, hd);
         std::copy(src, src + hd, qh.begin());
         if (Gated) std::copy(src + hd, src + 2 * hd, gate.begin() + static_cast<std::ptrdiff_t>((t * H + h) * hd));
@@ -115,34 +116,28 @@ struct gqa_impl {
         const float l4 = llama4_scale(s.query_beta, s.query_orig, pos);
         for (float& e : qh) e *= l4;
       }
-      k_proj.apply(xt, k);
-      v_proj.apply(xt, v);
       for (std::size_t h = 0; h < KV; ++h) {
-        std::span<float> kh(k.data() + h * hd, hd);
+        std::span<float> kh(k.data() + t * row + h * hd, hd);
         if (k_norm) rms_norm(kh, *k_norm, s.eps);
         s.rope.apply(kh, pos);
       }
-      c.keys.insert(c.keys.end(), k.begin(), k.end());
-      c.values.insert(c.values.end(), v.begin(), v.end());
     }
-    std::vector<float> o(H * hd);
-    const std::size_t row = KV * hd;
-    for (std::size_t t = 0; t < L; ++t) {
-      const std::size_t pos = offset + t;
+    c.keys.insert(c.keys.end(), k.begin(), k.end());
+    c.values.insert(c.values.end(), v.begin(), v.end());
+    std::vector<float> o(L * H * hd);
+    opt.threads.for_each(L * H, [&](std::size_t th) {
+      const std::size_t t = th / H, h = th % H, pos = offset + t, kvh = h / group;
       // Causal: the cached keys up to pos (row r is position start + r); windowed: the last `window` of them.
       const std::size_t first = Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
       const std::size_t n = pos + 1 - first;
       const std::span<const float> keys(c.keys.data() + (first - c.start) * row, n * row);
       const std::span<const float> values(c.values.data() + (first - c.start) * row, n * row);
-      for (std::size_t h = 0; h < H; ++h) {
-        const std::size_t kvh = h / group;
-        attend({q.data() + (t * H + h) * hd, hd}, keys, values, n, row, kvh * hd, row, kvh * hd, hd, s.scale,
-               {o.data() + h * hd, hd});
-      }
+      const std::span<float> oh(o.data() + th * hd, hd);
+      attend({q.data() + th * hd, hd}, keys, values, n, row, kvh * hd, row, kvh * hd, hd, s.scale, oh);
       if (Gated)
-        for (std::size_t i = 0; i < H * hd; ++i) o[i] *= sigmoid(gate[t * H * hd + i]);
-      o_proj.apply(o, out.subspan(t * D, D));
-    }
+        for (std::size_t i = 0; i < hd; ++i) oh[i] *= sigmoid(gate[th * hd + i]);
+    });
+    get<"o_proj">(w).value.apply(o, L, out, opt);
     if (Windowed && c.keys.size() / row > s.window) {  // keep the last `window` tokens
       const std::size_t drop = c.keys.size() / row - s.window;
       c.keys.erase(c.keys.begin(), c.keys.begin() + static_cast<std::ptrdiff_t>(drop * row));

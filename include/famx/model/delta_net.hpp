@@ -16,6 +16,7 @@
 
 #include "famx/families/family_traits.hpp"
 #include "famx/model/cache.hpp"
+#include "famx/model/forward_options.hpp"
 #include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
 #include "famx/model/weights.hpp"
@@ -48,30 +49,34 @@ struct attention_impl<surface::gated_delta_net> {
     p.nv = r.linear_value_heads;
   }
 
-  // out [L, hidden] = linear_attn(x [L, hidden]); advances the conv and recurrent state in c.
+  // out [L, hidden] = linear_attn(x [L, hidden]); advances the conv and recurrent state in c. The
+  // projections take the L tokens at once and each token's heads run on opt.threads.
   template <class W>
-  static void forward(const params& s, const W& w, layer_cache& c, std::size_t, std::span<const float> x, std::size_t L,
-                      std::span<float> out) {
+  static void forward(const params& s, const W& w, const forward_options& opt, layer_cache& c, std::size_t,
+                      std::span<const float> x, std::size_t L, std::span<float> out) {
     const linear& in_proj_qkvz = get<"in_proj_qkvz">(w).value;
     const linear& in_proj_ba = get<"in_proj_ba">(w).value;
     const std::vector<float>& conv1d = get<"conv1d">(w).value;
     const std::vector<float>& dt_bias = get<"dt_bias">(w).value;
     const std::vector<float>& A_log = get<"A_log">(w).value;
     const std::vector<float>& norm = get<"norm">(w).value;
-    const std::size_t D = s.hidden, nk = s.nk, nv = s.nv, dk = s.dk, dv = s.dv, Kc = s.conv_kernel;
+    const std::size_t nk = s.nk, nv = s.nv, dk = s.dk, dv = s.dv, Kc = s.conv_kernel;
     const std::size_t rep = nv / nk, Kd = s.key_dim(), Vd = s.value_dim(), C = s.conv_dim();
     if (c.conv_state.empty()) c.conv_state.assign((Kc - 1) * C, 0.0f);
     if (c.ssm_state.empty()) c.ssm_state.assign(nv * dv * dk, 0.0f);
-    std::vector<float> qkvz(2 * Kd + 2 * Vd), ba(2 * nv), mixed(C), conv(C), z(Vd), y(Vd), kv(dv);
+    const std::size_t QKVZ = 2 * Kd + 2 * Vd;
+    std::vector<float> qkvz_all(L * QKVZ), ba_all(L * 2 * nv), mixed(C), conv(C), z(Vd), y_all(L * Vd);
+    in_proj_qkvz.apply(x, L, qkvz_all, opt);
+    in_proj_ba.apply(x, L, ba_all, opt);
     for (std::size_t t = 0; t < L; ++t) {
-      const auto xt = x.subspan(t * D, D);
-      in_proj_qkvz.apply(xt, qkvz);
-      in_proj_ba.apply(xt, ba);
+      const float* qkvz = qkvz_all.data() + t * QKVZ;
+      const float* ba = ba_all.data() + t * 2 * nv;
+      float* y = y_all.data() + t * Vd;
       // Un-group: mixed = [q (nk*dk) | k (nk*dk) | v (nv*dv)], z [nv*dv]; b, a [nv].
       const std::size_t per = 2 * dk + 2 * rep * dv;
       std::vector<float> b(nv), a(nv);
       for (std::size_t g = 0; g < nk; ++g) {
-        const float* src = qkvz.data() + g * per;
+        const float* src = qkvz + g * per;
         std::copy(src, src + dk, mixed.begin() + static_cast<std::ptrdiff_t>(g * dk));
         std::copy(src + dk, src + 2 * dk, mixed.begin() + static_cast<std::ptrdiff_t>(Kd + g * dk));
         std::copy(src + 2 * dk, src + 2 * dk + rep * dv, mixed.begin() + static_cast<std::ptrdiff_t>(2 * Kd + g * rep * dv));
@@ -100,13 +105,14 @@ struct attention_impl<surface::gated_delta_net> {
         for (float& e : qh) e *= qs;
         for (float& e : kh) e *= ks;
       }
-      for (std::size_t h = 0; h < nv; ++h) {
+      opt.threads.for_each(nv, [&](std::size_t h) {
         const float* q = conv.data() + (h / rep) * dk;
         const float* k = conv.data() + Kd + (h / rep) * dk;
         const float* v = conv.data() + 2 * Kd + h * dv;
         const float beta = sigmoid(b[h]);
         const float g = std::exp(-std::exp(A_log[h]) * softplus(a[h] + dt_bias[h]));
         float* S = c.ssm_state.data() + h * dv * dk;
+        std::vector<float> kv(dv);
         for (std::size_t i = 0; i < dv * dk; ++i) S[i] *= g;
         for (std::size_t i = 0; i < dv; ++i) {
           float acc = 0;
@@ -122,12 +128,12 @@ struct attention_impl<surface::gated_delta_net> {
           for (std::size_t j = 0; j < dk; ++j) acc += S[i * dk + j] * q[j];
           y[h * dv + i] = acc;
         }
-        std::span<float> yh(y.data() + h * dv, dv);
+        std::span<float> yh(y + h * dv, dv);
         rms_norm(yh, norm, s.eps);
         for (std::size_t i = 0; i < dv; ++i) yh[i] *= silu(z[h * dv + i]);
-      }
-      get<"out_proj">(w).value.apply(y, out.subspan(t * D, D));
+      });
     }
+    get<"out_proj">(w).value.apply(y_all, L, out, opt);
   }
 };
 

@@ -71,15 +71,12 @@ struct layer_impl<surface::decoder_layer<A, M>> {
     std::vector<float> h = x, y(x.size());
     for (std::size_t t = 0; t < L; ++t) rms_norm({h.data() + t * D, D}, get<"input_layernorm">(weights).value, p.eps);
     const auto& aw = get<attention_name>(weights).value;
-    if constexpr (requires { attention::forward(p.attn, aw, opt.mla, c, offset, h, L, y); })
-      attention::forward(p.attn, aw, opt.mla, c, offset, h, L, y);
-    else
-      attention::forward(p.attn, aw, c, offset, h, L, y);
+    attention::forward(p.attn, aw, opt, c, offset, h, L, y);
     if (rc) rc->finish(aw, y, D, attention_name.view());
     for (std::size_t j = 0; j < x.size(); ++j) x[j] += y[j];
     h = x;
     for (std::size_t t = 0; t < L; ++t) rms_norm({h.data() + t * D, D}, get<"post_attention_layernorm">(weights).value, p.eps);
-    mlp::forward(p.ffn, get<"mlp">(weights).value, h, L, y, rc);
+    mlp::forward(p.ffn, get<"mlp">(weights).value, h, L, y, opt, rc);
     for (std::size_t j = 0; j < x.size(); ++j) x[j] += y[j];
   }
 };

@@ -9,24 +9,29 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "famx/core/error.hpp"
+#include "famx/core/parallel.hpp"
 #include "famx/core/tree_sum.hpp"
+#include "famx/model/forward_options.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
 #include "famx/quant/quantize.hpp"
 
 namespace famx::model {
 
-// y = W x for a dense fp32 W [rows, cols] (row-major). Each row is a famx::tree_sum over blocks of
-// dense_sum_block columns, each block summed in fp64 in column order and rounded once, so that a
-// row-parallel split into a power-of-two number of whole-block slices, followed by a tree_sum of the
-// slices' results, reproduces the unsplit row bit for bit (the products are exact in fp64, so FMA
-// contraction cannot change a block's sum either).
-inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y) {
+// y = W x for a dense fp32 W [rows, cols] (row-major), rows [r0, r1) of it. Each row is a
+// famx::tree_sum over blocks of dense_sum_block columns, each block summed in fp64 in column order
+// and rounded once, so that a row-parallel split into a power-of-two number of whole-block slices,
+// followed by a tree_sum of the slices' results, reproduces the unsplit row bit for bit (the products
+// are exact in fp64, so FMA contraction cannot change a block's sum either).
+inline void dense_matvec(const float* w, std::size_t cols, std::span<const float> x, std::span<float> y, std::size_t r0,
+                         std::size_t r1) {
   const std::size_t blocks = (cols + dense_sum_block - 1) / dense_sum_block;
   std::vector<float> part(std::max<std::size_t>(blocks, 1));
-  for (std::size_t r = 0; r < rows; ++r) {
+  for (std::size_t r = r0; r < r1; ++r) {
     const float* wr = w + r * cols;
     for (std::size_t b = 0; b < blocks; ++b) {
       double acc = 0;
@@ -35,6 +40,10 @@ inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std
     }
     y[r] = blocks == 0 ? 0.0f : tree_sum(part.data(), blocks);
   }
+}
+// y = W x for a dense fp32 W [rows, cols], every row.
+inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std::span<const float> x, std::span<float> y) {
+  dense_matvec(w, cols, x, y, 0, rows);
 }
 
 // W [rows, cols] and an optional bias [rows]. `dense` holds W row-major in fp32 when the weight
@@ -48,15 +57,31 @@ struct linear {
   std::vector<float> bias;
   bool partial = false;
 
-  // y = W x + b (without b when partial).
-  void apply(std::span<const float> x, std::span<float> y) const {
+  // y [m, rows] = x [m, cols] W^T + b (without b when partial). Each token's row has the bits of a
+  // one-token call on it, for any m and any o.threads: quantized, qmm / qmm_int8 (rows equal to qmv /
+  // qmv_int8, which run one token); dense, dense_matvec per token, rows split over the threads.
+  void apply(std::span<const float> x, std::size_t m, std::span<float> y, const forward_options& o = {}) const {
+    if (x.size() != m * cols || y.size() != m * rows)
+      throw error(errc::shape_mismatch, "linear.apply", std::to_string(x.size()) + " inputs, " + std::to_string(y.size()) + " outputs",
+                  std::to_string(m) + " tokens x " + std::to_string(cols) + " inputs, x " + std::to_string(rows) + " outputs");
     if (quantized) {
-      quant::qmv(*quantized, x, y);
+      if (o.int8_activations)
+        m == 1 ? quant::qmv_int8(*quantized, x, y, o.threads) : quant::qmm_int8(*quantized, x, m, y, o.threads);
+      else
+        m == 1 ? quant::qmv(*quantized, x, y, o.threads) : quant::qmm(*quantized, x, m, y, o.threads);
     } else {
-      dense_matvec(dense.data(), rows, cols, x, y);
+      const std::size_t per = workers_rows(rows, o.threads.workers), chunks = (rows + per - 1) / per;
+      o.threads.for_each(chunks, [&](std::size_t ci) {
+        for (std::size_t t = 0; t < m; ++t)
+          dense_matvec(dense.data(), cols, x.subspan(t * cols, cols), y.subspan(t * rows, rows), ci * per,
+                       std::min(rows, (ci + 1) * per));
+      });
     }
-    if (!partial) add_bias(y);
+    if (!partial)
+      for (std::size_t t = 0; t < m; ++t) add_bias(y.subspan(t * rows, rows));
   }
+  // y = W x + b for one token (without b when partial).
+  void apply(std::span<const float> x, std::span<float> y, const forward_options& o = {}) const { apply(x, 1, y, o); }
   // y += b.
   void add_bias(std::span<float> y) const {
     for (std::size_t r = 0; r < bias.size(); ++r) y[r] += bias[r];

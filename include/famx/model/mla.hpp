@@ -97,102 +97,112 @@ struct attention_impl<surface::mla_attention<Extra...>> {
   }
 
   // out [L, hidden] = MLA(x [L, hidden]) at positions offset .. offset + L - 1; appends the latents,
-  // rotated k_pe (and indexer keys) to the cache.
+  // rotated k_pe (and indexer keys) to the cache. The projections take the L tokens at once and the
+  // (token, head) pairs run on opt.threads; a token's bits do not depend on either.
   template <class W>
-  static void forward(const params& s, const W& w, mla_form form, layer_cache& c, std::size_t offset,
+  static void forward(const params& s, const W& w, const forward_options& opt, layer_cache& c, std::size_t offset,
                       std::span<const float> x, std::size_t L, std::span<float> out) {
-    const std::size_t H = s.heads, D = s.hidden, qd = s.nope + s.rope_dim, R = s.kv_lora, P = s.rope_dim;
+    const std::size_t H = s.heads, qd = s.nope + s.rope_dim, R = s.kv_lora, P = s.rope_dim;
     constexpr bool has_indexer = has_slot<W, "indexer">;
     const bool indexed = has_indexer && s.index_topk > 0;
     const auto& q_proj = get<"q_proj">(w);
-    const linear& kv_a = get<"kv_a_proj_with_mqa">(w).value;
     const std::vector<float>& kv_norm = get<"kv_a_layernorm">(w).value;
-    std::vector<float> q(L * H * qd), kv(R + P), qa(s.q_lora);
-    std::vector<float> iq(indexed ? L * s.index_heads * s.index_dim : 0), iw(indexed ? L * s.index_heads : 0), ik(s.index_dim);
+    std::vector<float> q(L * H * qd), kv(L * (R + P)), qa(L * s.q_lora);
+    if (q_proj.present) {
+      q_proj.value.apply(x, L, q, opt);
+    } else {
+      get<"q_a_proj">(w).value.apply(x, L, qa, opt);
+      for (std::size_t t = 0; t < L; ++t) rms_norm({qa.data() + t * s.q_lora, s.q_lora}, get<"q_a_layernorm">(w).value, 1e-6f);
+      get<"q_b_proj">(w).value.apply(qa, L, q, opt);
+    }
+    get<"kv_a_proj_with_mqa">(w).value.apply(x, L, kv, opt);
     for (std::size_t t = 0; t < L; ++t) {
       const std::size_t pos = offset + t;
-      const auto xt = x.subspan(t * D, D);
-      const std::span<float> qt(q.data() + t * H * qd, H * qd);
-      if (q_proj.present) {
-        q_proj.value.apply(xt, qt);
-      } else {
-        get<"q_a_proj">(w).value.apply(xt, qa);
-        rms_norm(qa, get<"q_a_layernorm">(w).value, 1e-6f);
-        get<"q_b_proj">(w).value.apply(qa, qt);
-      }
-      for (std::size_t h = 0; h < H; ++h) s.rope.apply(qt.subspan(h * qd + s.nope, P), pos);
-      kv_a.apply(xt, kv);
-      rms_norm({kv.data(), R}, kv_norm, 1e-6f);
-      s.rope.apply({kv.data() + R, P}, pos);
-      c.keys.insert(c.keys.end(), kv.begin(), kv.begin() + static_cast<std::ptrdiff_t>(R));
-      c.values.insert(c.values.end(), kv.begin() + static_cast<std::ptrdiff_t>(R), kv.end());
-      if constexpr (has_indexer) {
-        if (indexed) {
-          const auto& ix = get<"indexer">(w).value;
-          const std::span<float> iqt(iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim);
-          get<"wq_b">(ix).value.apply(qa, iqt);
-          for (std::size_t h = 0; h < s.index_heads; ++h) s.index_rope.apply(iqt.subspan(h * s.index_dim, s.index_dim), pos);
-          get<"wk">(ix).value.apply(xt, ik);
-          const affine_norm& kn = get<"k_norm">(ix).value;
-          layer_norm(ik, kn.weight, kn.bias, 1e-5f);
-          s.index_rope.apply(ik, pos);
-          c.index_keys.insert(c.index_keys.end(), ik.begin(), ik.end());
-          const std::span<float> iwt(iw.data() + t * s.index_heads, s.index_heads);
-          get<"weights_proj">(ix).value.apply(xt, iwt);
-          const float f = 1.0f / std::sqrt(static_cast<float>(s.index_heads)) / std::sqrt(static_cast<float>(s.index_dim));
-          for (float& e : iwt) e *= f;
+      for (std::size_t h = 0; h < H; ++h) s.rope.apply({q.data() + (t * H + h) * qd + s.nope, P}, pos);
+      const auto kvt = kv.begin() + static_cast<std::ptrdiff_t>(t * (R + P));
+      rms_norm({&*kvt, R}, kv_norm, 1e-6f);
+      s.rope.apply({&*kvt + R, P}, pos);
+      c.keys.insert(c.keys.end(), kvt, kvt + static_cast<std::ptrdiff_t>(R));
+      c.values.insert(c.values.end(), kvt + static_cast<std::ptrdiff_t>(R), kvt + static_cast<std::ptrdiff_t>(R + P));
+    }
+    std::vector<float> iq(indexed ? L * s.index_heads * s.index_dim : 0), iw(indexed ? L * s.index_heads : 0);
+    if constexpr (has_indexer) {
+      if (indexed) {
+        const auto& ix = get<"indexer">(w).value;
+        std::vector<float> ik(L * s.index_dim);
+        get<"wq_b">(ix).value.apply(qa, L, iq, opt);
+        get<"wk">(ix).value.apply(x, L, ik, opt);
+        get<"weights_proj">(ix).value.apply(x, L, iw, opt);
+        const affine_norm& kn = get<"k_norm">(ix).value;
+        const float f = 1.0f / std::sqrt(static_cast<float>(s.index_heads)) / std::sqrt(static_cast<float>(s.index_dim));
+        for (std::size_t t = 0; t < L; ++t) {
+          const std::size_t pos = offset + t;
+          for (std::size_t h = 0; h < s.index_heads; ++h)
+            s.index_rope.apply({iq.data() + (t * s.index_heads + h) * s.index_dim, s.index_dim}, pos);
+          const std::span<float> ikt(ik.data() + t * s.index_dim, s.index_dim);
+          layer_norm(ikt, kn.weight, kn.bias, 1e-5f);
+          s.index_rope.apply(ikt, pos);
+          for (float& e : std::span(iw).subspan(t * s.index_heads, s.index_heads)) e *= f;
         }
+        c.index_keys.insert(c.index_keys.end(), ik.begin(), ik.end());
+      }
+    }
+    // The keys each token attends to: all positions up to its own, or the indexer's choice.
+    std::vector<std::vector<std::size_t>> keys_of(L);
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t n = offset + t + 1;
+      if (indexed) {
+        keys_of[t] = detail::indexer_select(s, c, {iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim},
+                                            {iw.data() + t * s.index_heads, s.index_heads}, n);
+      } else {
+        keys_of[t].resize(n);
+        std::iota(keys_of[t].begin(), keys_of[t].end(), std::size_t{0});
       }
     }
     const std::vector<linear>& embed_q = get<"embed_q">(w).value;
     const std::vector<linear>& unembed_out = get<"unembed_out">(w).value;
-    std::vector<float> o(H * s.v_dim), ql(R), ol(R), kn(s.nope), vh(s.v_dim);
-    for (std::size_t t = 0; t < L; ++t) {
-      const std::size_t n = offset + t + 1;
-      const std::vector<std::size_t> keys =
-          indexed ? detail::indexer_select(s, c, {iq.data() + t * s.index_heads * s.index_dim, s.index_heads * s.index_dim},
-                                           {iw.data() + t * s.index_heads, s.index_heads}, n)
-                  : [&] { std::vector<std::size_t> a(n); std::iota(a.begin(), a.end(), std::size_t{0}); return a; }();
-      for (std::size_t h = 0; h < H; ++h) {
-        const float* qn = q.data() + (t * H + h) * qd;
-        const float* qp = qn + s.nope;
-        const linear& eq = embed_q[h];
-        const linear& uo = unembed_out[h];
-        std::vector<float> p(keys.size());
-        if (form == mla_form::absorbed) eq.apply({qn, s.nope}, ql);
-        for (std::size_t a = 0; a < keys.size(); ++a) {
-          const std::size_t j = keys[a];
-          const float* lat = c.keys.data() + j * R;
-          double sc = 0;
-          if (form == mla_form::absorbed) {
-            for (std::size_t r = 0; r < R; ++r) sc += static_cast<double>(ql[r]) * lat[r];
-          } else {
-            // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
-            std::fill(kn.begin(), kn.end(), 0.0f);
-            for (std::size_t r = 0; r < R; ++r)
-              for (std::size_t i = 0; i < s.nope; ++i) kn[i] += eq.dense[r * s.nope + i] * lat[r];
-            for (std::size_t i = 0; i < s.nope; ++i) sc += static_cast<double>(qn[i]) * kn[i];
-          }
-          for (std::size_t i = 0; i < P; ++i) sc += static_cast<double>(qp[i]) * c.values[j * P + i];
-          p[a] = static_cast<float>(sc) * s.scale;
-        }
-        softmax(p);
-        const std::span<float> oh(o.data() + h * s.v_dim, s.v_dim);
-        if (form == mla_form::absorbed) {
-          std::fill(ol.begin(), ol.end(), 0.0f);
-          for (std::size_t a = 0; a < keys.size(); ++a)
-            for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * R + r];
-          uo.apply(ol, oh);
+    std::vector<float> o(L * H * s.v_dim);
+    const bool absorbed = opt.mla == mla_form::absorbed;
+    opt.threads.for_each(L * H, [&](std::size_t th) {
+      const std::size_t t = th / H, h = th % H;
+      const std::vector<std::size_t>& keys = keys_of[t];
+      const float* qn = q.data() + th * qd;
+      const float* qp = qn + s.nope;
+      const linear& eq = embed_q[h];
+      const linear& uo = unembed_out[h];
+      std::vector<float> p(keys.size()), ql(R), ol(R), kn(s.nope), vh(s.v_dim);
+      if (absorbed) eq.apply({qn, s.nope}, ql);
+      for (std::size_t a = 0; a < keys.size(); ++a) {
+        const std::size_t j = keys[a];
+        const float* lat = c.keys.data() + j * R;
+        double sc = 0;
+        if (absorbed) {
+          for (std::size_t r = 0; r < R; ++r) sc += static_cast<double>(ql[r]) * lat[r];
         } else {
-          std::fill(oh.begin(), oh.end(), 0.0f);
-          for (std::size_t a = 0; a < keys.size(); ++a) {
-            uo.apply({c.keys.data() + keys[a] * R, R}, vh);
-            for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
-          }
+          // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
+          std::fill(kn.begin(), kn.end(), 0.0f);
+          for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t i = 0; i < s.nope; ++i) kn[i] += eq.dense[r * s.nope + i] * lat[r];
+          for (std::size_t i = 0; i < s.nope; ++i) sc += static_cast<double>(qn[i]) * kn[i];
+        }
+        for (std::size_t i = 0; i < P; ++i) sc += static_cast<double>(qp[i]) * c.values[j * P + i];
+        p[a] = static_cast<float>(sc) * s.scale;
+      }
+      softmax(p);
+      const std::span<float> oh(o.data() + th * s.v_dim, s.v_dim);
+      if (absorbed) {
+        for (std::size_t a = 0; a < keys.size(); ++a)
+          for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * R + r];
+        uo.apply(ol, oh);
+      } else {
+        std::fill(oh.begin(), oh.end(), 0.0f);
+        for (std::size_t a = 0; a < keys.size(); ++a) {
+          uo.apply({c.keys.data() + keys[a] * R, R}, vh);
+          for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
         }
       }
-      get<"o_proj">(w).value.apply(o, out.subspan(t * D, D));
-    }
+    });
+    get<"o_proj">(w).value.apply(o, L, out, opt);
   }
 };
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "famx/model/forward_options.hpp"
 #include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
 #include "famx/model/rank_context.hpp"
@@ -20,18 +21,19 @@
 
 namespace famx::model {
 
-// y [hidden] = down(silu(gate x) * up x).
-inline void glu(const linear& gate, const linear& up, const linear& down, std::span<const float> x, std::span<float> y) {
-  std::vector<float> g(gate.rows), u(up.rows);
-  gate.apply(x, g);
-  up.apply(x, u);
+// y [m, hidden] = down(silu(gate x) * up x) for m tokens x [m, hidden] (each token's row as if alone).
+inline void glu(const linear& gate, const linear& up, const linear& down, std::span<const float> x, std::size_t m,
+                std::span<float> y, const forward_options& opt) {
+  std::vector<float> g(m * gate.rows), u(m * up.rows);
+  gate.apply(x, m, g, opt);
+  up.apply(x, m, u, opt);
   for (std::size_t i = 0; i < g.size(); ++i) g[i] = silu(g[i]) * u[i];
-  down.apply(g, y);
+  down.apply(g, m, y, opt);
 }
-// y [hidden] = the SwiGLU module w (gate_proj, up_proj, down_proj) on x.
+// y [m, hidden] = the SwiGLU module w (gate_proj, up_proj, down_proj) on m tokens x.
 template <class W>
-void glu(const W& w, std::span<const float> x, std::span<float> y) {
-  glu(get<"gate_proj">(w).value, get<"up_proj">(w).value, get<"down_proj">(w).value, x, y);
+void glu(const W& w, std::span<const float> x, std::size_t m, std::span<float> y, const forward_options& opt) {
+  glu(get<"gate_proj">(w).value, get<"up_proj">(w).value, get<"down_proj">(w).value, x, m, y, opt);
 }
 
 // The dense SwiGLU MLP.
@@ -44,13 +46,12 @@ struct mlp_impl<surface::dense_glu<I, Bias>> {
   static result<params> make(const Cfg& c, const moe::routing_config*) {
     return params{static_cast<std::size_t>(surface::dims::hidden::eval(c))};
   }
-  // out [L, hidden] = mlp(x [L, hidden]), token by token (made whole over the ranks of a split model).
+  // out [L, hidden] = mlp(x [L, hidden]) (made whole over the ranks of a split model).
   template <class W>
   static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
-                      const rank_context* rc = nullptr) {
-    const std::size_t D = s.hidden;
-    for (std::size_t t = 0; t < L; ++t) glu(w, x.subspan(t * D, D), out.subspan(t * D, D));
-    if (rc) rc->finish(w, out, D, "mlp");
+                      const forward_options& opt, const rank_context* rc = nullptr) {
+    glu(w, x, L, out, opt);
+    if (rc) rc->finish(w, out, s.hidden, "mlp");
   }
 };
 
@@ -91,9 +92,15 @@ struct moe_impl {
       if constexpr (is_gate_module) return get<"gate", "e_score_correction_bias">(w).value;
       else return {};
     }
-    void apply(std::span<const float> x, std::span<float> logits) const {
-      if constexpr (is_gate_module) dense_matvec(get<"gate", "weight">(w).value.data(), experts, hidden, x, logits);
-      else get<"gate">(w).value.apply(x, logits);
+    // logits [L, experts] of x [L, hidden].
+    void apply(std::span<const float> x, std::size_t L, std::span<float> logits, const forward_options& opt) const {
+      if constexpr (is_gate_module) {
+        for (std::size_t t = 0; t < L; ++t)
+          dense_matvec(get<"gate", "weight">(w).value.data(), experts, hidden, x.subspan(t * hidden, hidden),
+                       logits.subspan(t * experts, experts));
+      } else {
+        get<"gate">(w).value.apply(x, L, logits, opt);
+      }
     }
     moe::linear_view kernel() const {
       if constexpr (is_gate_module)
@@ -136,7 +143,7 @@ struct moe_impl {
   // out [L, hidden] = the MoE block on x [L, hidden] (as one rank of a split model when rc is given).
   template <class W>
   static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
-                      const rank_context* rc = nullptr) {
+                      const forward_options& opt, const rank_context* rc = nullptr) {
     const std::size_t D = s.hidden, E = s.routing.num_experts, K = s.routing.num_experts_per_tok;
     const router<W> gate{w, D, E};
     const auto& experts = get<"switch_mlp">(w).value;
@@ -160,29 +167,42 @@ struct moe_impl {
           k.shared = moe::glu_view{*get<"gate_proj">(*sh).value.quantized, *get<"up_proj">(*sh).value.quantized,
                                    *get<"down_proj">(*sh).value.quantized};
       if (sh_gate) k.shared_expert_gate = kernel_view(*sh_gate);
-      moe::moe_block(s.routing, k, x, L, out, {}, {}, rc ? &sp : nullptr);
+      moe::moe_options mo;
+      mo.int8_activations = opt.int8_activations;
+      moe::moe_block(s.routing, k, x, L, out, mo, opt.threads, rc ? &sp : nullptr);
       return;
     }
-    // The fp32 path: the same steps as moe::moe_block (experts per slot, exchanges, combine in slot order).
+    // The fp32 path: the same steps as moe::moe_block (each expert's tokens at once, exchanges,
+    // combine in slot order).
     std::vector<float> logits(L * E);
-    for (std::size_t t = 0; t < L; ++t) gate.apply(x.subspan(t * D, D), {logits.data() + t * E, E});
+    gate.apply(x, L, logits, opt);
     const moe::routing r = moe::route(s.routing, logits, gate.bias(), L);
-    std::vector<float> y(L * K * D, 0.0f), g(1);
-    for (std::size_t p = 0; p < L * K; ++p) {
-      auto e = static_cast<std::size_t>(r.experts[p]);
-      if (!sp.local_expert.empty()) {
-        if (sp.local_expert[e] < 0) continue;
-        e = static_cast<std::size_t>(sp.local_expert[e]);
-      }
-      glu(gate_proj[e], up_proj[e], down_proj[e], x.subspan(p / K * D, D), {y.data() + p * D, D});
+    std::vector<float> y(L * K * D, 0.0f), xs, ys;
+    const std::vector<std::int32_t> order = moe::dispatch(r, E).order;  // grouped by expert
+    const auto expert_at = [&](std::size_t i) { return static_cast<std::size_t>(r.experts[static_cast<std::size_t>(order[i])]); };
+    for (std::size_t b = 0, n = 1; b < order.size(); b += n, n = 1) {
+      while (b + n < order.size() && expert_at(b + n) == expert_at(b)) ++n;
+      const std::int32_t e = sp.local_expert.empty() ? static_cast<std::int32_t>(expert_at(b)) : sp.local_expert[expert_at(b)];
+      if (e < 0) continue;  // not held by this rank
+      xs.resize(n * D);
+      ys.resize(n * D);
+      for (std::size_t i = 0; i < n; ++i)
+        std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(order[b + i]) / K * D), D,
+                    xs.begin() + static_cast<std::ptrdiff_t>(i * D));
+      const auto ue = static_cast<std::size_t>(e);
+      glu(gate_proj[ue], up_proj[ue], down_proj[ue], xs, n, ys, opt);
+      for (std::size_t i = 0; i < n; ++i)
+        std::copy_n(ys.begin() + static_cast<std::ptrdiff_t>(i * D), D,
+                    y.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(order[b + i]) * D));
     }
     if (sp.routed) sp.routed(y, r);
-    std::vector<float> shared_y;
+    std::vector<float> shared_y, g(L);
     if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>) {
       if (sh) {
         shared_y.resize(L * D);
-        for (std::size_t t = 0; t < L; ++t) glu(*sh, x.subspan(t * D, D), {shared_y.data() + t * D, D});
+        glu(*sh, x, L, shared_y, opt);
         if (sp.shared) sp.shared(shared_y);
+        if (sh_gate) sh_gate->apply(x, L, g, opt);
       }
     }
     for (std::size_t t = 0; t < L; ++t) {
@@ -191,11 +211,7 @@ struct moe_impl {
       for (std::size_t i = 0; i < K; ++i)
         for (std::size_t j = 0; j < D; ++j) o[j] += r.weights[t * K + i] * y[(t * K + i) * D + j];
       if (!shared_y.empty()) {
-        float scale = 1.0f;
-        if (sh_gate) {
-          sh_gate->apply(x.subspan(t * D, D), g);
-          scale = sigmoid(g[0]);
-        }
+        const float scale = sh_gate ? sigmoid(g[t]) : 1.0f;
         for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared_y[t * D + j];
       }
     }

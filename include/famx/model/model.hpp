@@ -247,11 +247,8 @@ class reference_model {
       if (!last) split->comm->send(std::as_bytes(std::span(x)), rank + 1, stage(first_layer + layers.size() - 1) + " send");
       if (last) {
         const float eps = static_cast<float>(surface::field_value<"rms_norm_eps">(config));
-        for (std::size_t t = 0; t < L; ++t) {
-          const std::span<float> xt(x.data() + t * D, D);
-          rms_norm(xt, get<"norm">(head).value, eps);
-          (tied ? embed_slot.value : get<"lm_head">(head).value).apply(xt, {logits.data() + t * V, V});
-        }
+        for (std::size_t t = 0; t < L; ++t) rms_norm({x.data() + t * D, D}, get<"norm">(head).value, eps);
+        (tied ? embed_slot.value : get<"lm_head">(head).value).apply(x, L, logits, opt);
       }
       if (pipeline) split->comm->broadcast(std::as_writable_bytes(std::span(logits)), world - 1, "lm_head broadcast");
       c.offset += L;

@@ -5,9 +5,10 @@
 // It calls the SIMD kernels, so it includes <famx/kernels.hpp> first (in header-only mode that
 // compiles them in this translation unit; see kernels.hpp for the compile-once mode).
 //
-// Numerics: every expert output is computed by the same kernels whatever the dispatch order, so
-// sorted and unsorted dispatch, fused and unfused experts, and dynamic dispatch and a capacity
-// that drops nothing all give bit-identical results.
+// Numerics: every expert output has the bits of the one-token kernels whatever the dispatch order
+// and batching (the batched kernels' rows equal the one-token kernels'), so sorted and unsorted
+// dispatch, fused and unfused, batched and one-by-one experts, and dynamic dispatch and a capacity
+// that drops nothing all give bit-identical results, for any number of tokens per call.
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
 
@@ -94,6 +95,7 @@ struct moe_options {
   bool sorted = true;           // run the (token, expert) pairs grouped by expert
   double capacity_factor = 0;   // > 0: static capacity ceil(factor * T * k / E) per expert
   bool int8_activations = false;  // experts use qmv_int8 arithmetic (faster, bounded error)
+  bool batched = true;          // an expert's tokens run through qmm / qmm_int8 together (same bits as one by one)
 };
 
 // How a block runs as one rank of a split model: which routed experts the rank's stacks hold, and
@@ -141,6 +143,34 @@ inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_vi
     silu_mul(g, v, h);
   }
   mv(down, h, y);
+}
+
+// y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
+// the bits glu_forward gives it alone (qmm / qmm_int8 rows equal qmv / qmv_int8, silu_mul row by row).
+inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
+                              const quant::qmatrix_view& down, std::span<const float> x, std::size_t m,
+                              std::span<float> y, const moe_options& opt, std::vector<float>& h,
+                              std::vector<float>& u, const parallel& par) {
+  if (m == 1 || !opt.batched) {
+    for (std::size_t t = 0; t < m; ++t)
+      glu_forward(gate, up, down, x.subspan(t * gate.cols, gate.cols), y.subspan(t * down.rows, down.rows), opt, h, u, par);
+    return;
+  }
+  const std::size_t I = gate.rows;
+  auto mm = [&](const quant::qmatrix_view& w, std::span<const float> in, std::span<float> out) {
+    if (opt.int8_activations) {
+      quant::qmm_int8(w, in, m, out, par);
+    } else {
+      quant::qmm(w, in, m, out, par);
+    }
+  };
+  h.resize(m * I);
+  u.resize(2 * m * I);
+  const std::span<float> g(u.data(), m * I), v(u.data() + m * I, m * I);
+  mm(gate, x, g);
+  mm(up, x, v);
+  for (std::size_t t = 0; t < m; ++t) silu_mul(g.subspan(t * I, I), v.subspan(t * I, I), std::span(h).subspan(t * I, I));
+  mm(down, h, y);
 }
 
 }  // namespace detail
@@ -195,24 +225,42 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (!local.empty())  // this rank runs the pairs of the experts it holds
     std::erase_if(pairs, [&](std::int32_t p) { return local[static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)])] < 0; });
 
-  // Experts: many pairs -> pairs across threads; few -> rows across threads inside each kernel.
+  // Experts: the pairs in runs of one expert (a whole expert's tokens under sorted dispatch), each
+  // run's tokens through the batched kernels at once; many runs -> runs across threads, few -> rows
+  // across threads inside each kernel.
   std::vector<float> y(tokens * k * D, 0.0f);
-  auto run_pair = [&](std::int32_t p, std::vector<float>& h, std::vector<float>& u, const parallel& kp) {
-    const auto t = static_cast<std::size_t>(p) / k;
-    auto e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
-    if (!local.empty()) e = static_cast<std::size_t>(local[e]);
-    detail::glu_forward(w.gate_proj[e], w.up_proj[e], w.down_proj[e], x.subspan(t * D, D),
-                        std::span<float>(y).subspan(static_cast<std::size_t>(p) * D, D), opt, h, u, kp);
+  const auto expert_of = [&](std::int32_t p) {
+    const auto e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
+    return local.empty() ? e : static_cast<std::size_t>(local[e]);
   };
-  if (pairs.size() >= 2 * par.workers && par.workers > 1) {
-    const std::size_t chunks = 4 * par.workers, per = (pairs.size() + chunks - 1) / chunks;
+  std::vector<std::size_t> runs;  // run i is pairs [runs[i], runs[i + 1])
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    if (i == 0 || expert_of(pairs[i]) != expert_of(pairs[i - 1])) runs.push_back(i);
+  runs.push_back(pairs.size());
+  auto run_experts = [&](std::size_t ri, std::vector<float>& xs, std::vector<float>& ys, std::vector<float>& h,
+                         std::vector<float>& u, const parallel& kp) {
+    const std::size_t b = runs[ri], n = runs[ri + 1] - b, e = expert_of(pairs[b]);
+    xs.resize(n * D);
+    ys.resize(n * D);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t t = static_cast<std::size_t>(pairs[b + i]) / k;
+      std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * D), D, xs.begin() + static_cast<std::ptrdiff_t>(i * D));
+    }
+    detail::glu_forward_batch(w.gate_proj[e], w.up_proj[e], w.down_proj[e], xs, n, ys, opt, h, u, kp);
+    for (std::size_t i = 0; i < n; ++i)
+      std::copy_n(ys.begin() + static_cast<std::ptrdiff_t>(i * D), D,
+                  y.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(pairs[b + i]) * D));
+  };
+  const std::size_t n_runs = runs.size() - 1;
+  if (n_runs >= 2 * par.workers && par.workers > 1) {
+    const std::size_t chunks = std::min(n_runs, 4 * par.workers), per = (n_runs + chunks - 1) / chunks;
     par.for_each(chunks, [&](std::size_t ci) {
-      std::vector<float> h, u;
-      for (std::size_t i = ci * per; i < std::min(pairs.size(), (ci + 1) * per); ++i) run_pair(pairs[i], h, u, {});
+      std::vector<float> xs, ys, h, u;
+      for (std::size_t i = ci * per; i < std::min(n_runs, (ci + 1) * per); ++i) run_experts(i, xs, ys, h, u, {});
     });
   } else {
-    std::vector<float> h, u;
-    for (std::int32_t p : pairs) run_pair(p, h, u, par);
+    std::vector<float> xs, ys, h, u;
+    for (std::size_t i = 0; i < n_runs; ++i) run_experts(i, xs, ys, h, u, par);
   }
 
   if (split && split->routed) split->routed(y, r);
@@ -222,9 +270,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (w.shared) {
     shared.resize(tokens * D);
     std::vector<float> h, u;
-    for (std::size_t t = 0; t < tokens; ++t)
-      detail::glu_forward(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x.subspan(t * D, D),
-                          std::span<float>(shared).subspan(t * D, D), opt, h, u, par);
+    detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, h, u, par);
     if (split && split->shared) split->shared(shared);
   }
   std::vector<float> gate_value(1);
