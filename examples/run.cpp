@@ -18,6 +18,7 @@
 
 #include "commands.hpp"
 #include "famx/comm/threads.hpp"
+#include "famx/core/parallel.hpp"
 #include "famx/io/tiny_checkpoint.hpp"
 #include "famx/model/model.hpp"
 #include "famx/shard/plan.hpp"
@@ -38,6 +39,12 @@ struct split_options {
   int fail_rank = -1;  // hidden: this rank fails after loading (threads: throws; mpi: killed by SIGKILL)
 };
 
+// How each rank (or the unsplit model) computes: its threads and its activations' arithmetic.
+struct compute_options {
+  int threads = 1;
+  bool int8_activations = false;
+};
+
 struct run_options {
   std::string dir;
   std::vector<std::int32_t> prompt = {1, 2, 3};
@@ -45,6 +52,7 @@ struct run_options {
   bool dequantize = false;
   int tp = 0, pp = 0, ep = 0;
   split_options split;
+  compute_options compute;
 };
 
 // "1,2,3" -> {1, 2, 3}; a usage error naming the item that is empty or not a token id.
@@ -79,16 +87,22 @@ struct generation {
   double checksum = 0;
 };
 
-// Greedy decoding of `decode` tokens after `prompt`.
-generation generate(const famx::model::reference_model& m, const std::vector<std::int32_t>& prompt, int decode) {
+// Greedy decoding of `decode` tokens after `prompt` (the prompt in one forward call), on a pool of
+// co.threads threads.
+generation generate(const famx::model::reference_model& m, const std::vector<std::int32_t>& prompt, int decode,
+                    const compute_options& co) {
   const std::size_t V = m.info().vocab;
+  famx::thread_pool pool(static_cast<std::size_t>(co.threads));
+  famx::model::forward_options fo;
+  fo.int8_activations = co.int8_activations;
+  fo.threads = pool.hook();
   auto cache = m.new_cache();
-  std::vector<float> logits = m.forward(prompt, cache);
+  std::vector<float> logits = m.forward(prompt, cache, fo);
   generation g;
   for (float v : logits) g.checksum += v;
   g.tokens = {argmax(logits, prompt.size() - 1, V)};
   for (int i = 1; i < decode; ++i) {
-    logits = m.forward(std::span(g.tokens).last(1), cache);
+    logits = m.forward(std::span(g.tokens).last(1), cache, fo);
     for (float v : logits) g.checksum += v;
     g.tokens.push_back(argmax(logits, 0, V));
   }
@@ -124,13 +138,13 @@ std::string rank_line(int rank, const famx::model::reference_model& m, const fam
 std::pair<generation, std::string> run_rank(const std::filesystem::path& dir, famx::model::weight_path path,
                                            const famx::shard::shard_plan& plan, famx::comm::communicator& c,
                                            const std::vector<std::int32_t>& prompt, int decode, const split_options& split,
-                                           famx::model::model_info& info) {
+                                           const compute_options& co, famx::model::model_info& info) {
   auto m = famx::model::reference_model::load_rank(dir, path, plan, c);
   if (!m) throw m.err();
   info = m->info();
   if (c.rank() == split.fail_rank) fail_now(split, c.rank());
   const auto t0 = std::chrono::steady_clock::now();
-  generation g = generate(*m, prompt, decode);
+  generation g = generate(*m, prompt, decode, co);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return {std::move(g), rank_line(c.rank(), *m, c.stats(), s, prompt.size() + static_cast<std::size_t>(decode) - 1)};
 }
@@ -138,14 +152,14 @@ std::pair<generation, std::string> run_rank(const std::filesystem::path& dir, fa
 // Runs this process's rank of a split over MPI (mpirun -np N famx run ... --backend mpi): rank 0
 // prints the result line and every rank's line, gathered.
 int run_mpi(const std::filesystem::path& dir, famx::model::weight_path path, const famx::shard::shard_plan& plan,
-            const std::vector<std::int32_t>& prompt, int decode, const split_options& split) {
+            const std::vector<std::int32_t>& prompt, int decode, const split_options& split, const compute_options& co) {
 #if FAMX_HAVE_MPI
   int argc = 0;
   char** argv = nullptr;
   famx::comm::mpi_session session(argc, argv);
   famx::comm::mpi_communicator c(std::chrono::milliseconds(split.timeout_ms));
   famx::model::model_info info;
-  const auto [g, line] = run_rank(dir, path, plan, c, prompt, decode, split, info);
+  const auto [g, line] = run_rank(dir, path, plan, c, prompt, decode, split, co, info);
   std::vector<std::byte> lines;
   std::vector<std::size_t> counts;
   c.all_gather_v(std::as_bytes(std::span(line)), lines, counts, "famx run: rank lines");
@@ -155,7 +169,7 @@ int run_mpi(const std::filesystem::path& dir, famx::model::weight_path path, con
   }
   return exit_ok;
 #else
-  (void)dir, (void)path, (void)plan, (void)prompt, (void)decode, (void)split;
+  (void)dir, (void)path, (void)plan, (void)prompt, (void)decode, (void)split, (void)co;
   throw famx::error(famx::errc::unsupported, "--backend", "mpi", "threads (this famx was built without MPI)");
 #endif
 }
@@ -175,7 +189,7 @@ famx::result<famx::shard::shard_plan> split_plan(const famx::io::loaded_model& c
 // Greedy decoding, unsplit or split over ranks; prints the result line (rank 0 only when split over
 // MPI), then one line per rank.
 int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>& prompt, int decode,
-              famx::model::weight_path path, const split_options& split = {}) {
+              famx::model::weight_path path, const split_options& split = {}, const compute_options& co = {}) {
   auto cfg = famx::io::load_model_config(dir);
   if (!cfg) {
     std::fprintf(stderr, "famx run: %s\n", cfg.err().what());
@@ -194,21 +208,21 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
     if (split.degree == 1 && split.backend == "threads") {
       auto m = famx::model::reference_model::load(dir, path);
       if (!m) throw m.err();
-      print_generation(m->info(), path, generate(*m, prompt, decode));
+      print_generation(m->info(), path, generate(*m, prompt, decode, co));
       return exit_ok;
     }
     auto plan = split_plan(*cfg, split, positions);
     if (!plan) throw plan.err();
     if (!plan->exact)
       std::fprintf(stderr, "famx run: note: this split is not bit-exact (%s)\n", plan->notes.back().c_str());
-    if (split.backend == "mpi") return run_mpi(dir, path, *plan, prompt, decode, split);
+    if (split.backend == "mpi") return run_mpi(dir, path, *plan, prompt, decode, split, co);
     std::vector<std::pair<generation, std::string>> out(static_cast<std::size_t>(split.degree));
     famx::model::model_info info;
     famx::comm::thread_options to;
     to.timeout = std::chrono::milliseconds(split.timeout_ms);
     famx::comm::run_threads(split.degree, [&](famx::comm::communicator& c) {
       famx::model::model_info mine;
-      out[static_cast<std::size_t>(c.rank())] = run_rank(dir, path, *plan, c, prompt, decode, split, mine);
+      out[static_cast<std::size_t>(c.rank())] = run_rank(dir, path, *plan, c, prompt, decode, split, co, mine);
       if (c.rank() == 0) info = mine;
     }, to);
     print_generation(info, path, out.front().first);
@@ -240,6 +254,10 @@ runner add_run(CLI::App& app) {
   pp->excludes(ep);
   add_choice(*c, "--backend", o->split.backend, {"threads", "mpi"}, "how the ranks talk: threads in this process, or MPI (under mpirun)");
   add_integer(*c, "--timeout-ms", o->split.timeout_ms, 1, 3600000, "how long a collective waits for the other ranks");
+  add_integer(*c, "--threads,--threads-per-rank", o->compute.threads, 1, 256,
+              "threads of the unsplit model or of each rank (the result does not depend on it)");
+  c->add_flag("--int8-activations", o->compute.int8_activations,
+              "quantized projections and experts quantize their input to int8 per group (faster, bounded error)");
   c->add_option("--fail-rank", o->split.fail_rank, "make this rank fail after loading (tests)")->group("");
   return [o] {
     split_options s = o->split;
@@ -247,7 +265,8 @@ runner add_run(CLI::App& app) {
     else if (o->ep > 0) s.kind = famx::shard::strategy::expert, s.degree = o->ep;
     else if (o->tp > 0) s.degree = o->tp;
     return run_model(std::filesystem::path(o->dir), o->prompt, o->decode,
-                     o->dequantize ? famx::model::weight_path::dequantized : famx::model::weight_path::quantized, s);
+                     o->dequantize ? famx::model::weight_path::dequantized : famx::model::weight_path::quantized, s,
+                     o->compute);
   };
 }
 
