@@ -1,10 +1,13 @@
 // The reference forward (famx::model): decode and prefill tokens/s of the tiny model of every
-// family, and decode of one full-size decoder layer per family (4-bit, group 64) against the
-// roofline time to stream the weight bytes a token reads, measured in the same run.
+// family; decode of one full-size decoder layer per family (4-bit, group 64) against the roofline
+// time to stream the weight bytes a token reads, measured in the same run, exact and with int8
+// activations, on 1 and 2 threads; prefill of 512 tokens through full-size layers, tokens/s and
+// GFLOP/s against the int8 dot-product peak of the same run.
 #include <famx/model/model.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -41,20 +44,37 @@ std::vector<std::int32_t> prompt(std::size_t n) {
   return p;
 }
 
+// How a benchmark runs the forward: int8 activations or exact, on `threads` threads.
+struct run_mode {
+  bool int8 = false;
+  std::size_t threads = 1;
+  std::string name() const { return std::string(int8 ? "/int8" : "/exact") + "/threads:" + std::to_string(threads); }
+};
+
+// The forward options of mode `r` on `pool`.
+fm::forward_options options(const run_mode& r, famx::thread_pool& pool) {
+  fm::forward_options o;
+  o.int8_activations = r.int8;
+  o.threads = pool.hook();
+  return o;
+}
+
 // Decode: one token after a 16-token prompt (the prompt is re-run untimed every 8 steps).
-void bm_decode(benchmark::State& st, const fm::reference_model& m) {
+void bm_decode(benchmark::State& st, const fm::reference_model& m, const run_mode& r = {}) {
+  famx::thread_pool pool(r.threads);
+  const fm::forward_options o = options(r, pool);
   const auto p = prompt(16);
   auto c = m.new_cache();
-  m.forward(p, c);
+  m.forward(p, c, o);
   std::int32_t tok = 5;
   for (auto _ : st) {
     if (c.offset >= 24) {
       st.PauseTiming();
       c = m.new_cache();
-      m.forward(p, c);
+      m.forward(p, c, o);
       st.ResumeTiming();
     }
-    benchmark::DoNotOptimize(m.forward(std::span(&tok, 1), c));
+    benchmark::DoNotOptimize(m.forward(std::span(&tok, 1), c, o));
   }
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
   st.SetLabel(famx::kernel_target());
@@ -71,18 +91,45 @@ void bm_prefill(benchmark::State& st, const fm::reference_model& m, std::size_t 
   st.SetLabel(famx::kernel_target());
 }
 
-// One full-size layer's decode against streaming its active 4-bit weight bytes once.
-void bm_layer(benchmark::State& st, const std::string& key) {
+// One full-size layer's decode against streaming its active 4-bit weight bytes once (x_roof: the
+// token's time over the read's).
+void bm_layer(benchmark::State& st, const std::string& key, const run_mode& r) {
   const std::string config = famx_bench::one_layer_config(key);
   const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
   const double bytes = famx_bench::active_layer_bytes(config);
   std::vector<std::byte> buf(static_cast<std::size_t>(bytes));
   const famx_bench::bytes part(buf.data(), buf.size());
   const double gbps = famx_bench::stream_read_gbps(std::span(&part, 1), {});
-  bm_decode(st, m);
+  bm_decode(st, m, r);
+  const double secs = 1.0 / st.counters["tokens/s"];
+  st.counters["x_roof"] = secs / (bytes / gbps / 1e9);
   st.counters["layer_GB/s"] = benchmark::Counter(bytes / 1e9 * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
   st.counters["roofline_GB/s"] = gbps;
   st.counters["roofline_ms"] = bytes / gbps / 1e6;
+}
+
+// Prefill: `n` tokens in one forward call through one full-size layer; GFLOP/s counts 2 per active
+// layer weight per token (attention scores not counted), x_int8_peak is that over the same run's
+// int8 dot-product peak on the same threads.
+void bm_layer_prefill(benchmark::State& st, const std::string& key, std::size_t n, const run_mode& r) {
+  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
+  famx::thread_pool pool(r.threads);
+  const double peak = famx_bench::int8_peak_gops(pool.hook());
+  const fm::forward_options o = options(r, pool);
+  const auto p = prompt(n);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    auto c = m.new_cache();
+    benchmark::DoNotOptimize(m.forward(p, c, o));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                      static_cast<double>(st.iterations());
+  const double gflops = 2.0 * famx_bench::active_layer_params(famx_bench::one_layer_config(key)) *
+                        static_cast<double>(n) / secs * 1e-9;
+  st.counters["tokens/s"] = static_cast<double>(n) / secs;
+  st.counters["GFLOP/s"] = gflops;
+  st.counters["x_int8_peak"] = gflops / peak;
+  st.SetLabel(famx::kernel_target());
 }
 
 void register_all() {
@@ -95,10 +142,19 @@ void register_all() {
         ->Unit(benchmark::kMillisecond);
   }
   for (const char* key : {"Llama-3.1-8B", "Qwen3-0.6B", "Qwen3-30B-A3B", "Qwen3-Next-80B-A3B", "GLM-4.5-Air", "Ministral-3-8B",
-                          "DeepSeek-V3", "DeepSeek-V3.2"})
-    benchmark::RegisterBenchmark(("decode/layer/" + std::string(key) + "/bits:4").c_str(),
-                                 [=](benchmark::State& s) { bm_layer(s, key); })
-        ->Unit(benchmark::kMillisecond);
+                          "DeepSeek-V3", "DeepSeek-V3.2"}) {
+    for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}, run_mode{false, 2}, run_mode{true, 2}}) {
+      if (r.threads > 1 && std::string(key) != "Llama-3.1-8B") continue;
+      benchmark::RegisterBenchmark(("decode/layer/" + std::string(key) + "/bits:4" + r.name()).c_str(),
+                                   [=](benchmark::State& s) { bm_layer(s, key, r); })
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+  for (const char* key : {"Llama-3.1-8B", "Qwen3-30B-A3B"})
+    for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}, run_mode{true, 2}})
+      benchmark::RegisterBenchmark(("prefill/layer/" + std::string(key) + "/bits:4/tokens:512" + r.name()).c_str(),
+                                   [=](benchmark::State& s) { bm_layer_prefill(s, key, 512, r); })
+          ->Unit(benchmark::kMillisecond)->Iterations(2);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //    experts' weight bytes (and the shared expert's and router's) once, measured by a plain read of
 //    those same bytes (x_roof = block time / roofline time); fused vs unfused experts, with exact
 //    and with int8 activations;
-//  - prefill: tokens/s with sorted dispatch, and the speedup over unsorted dispatch (x_unsorted).
+//  - prefill: tokens/s and GFLOP/s with sorted, batched dispatch, and the speedups over one pair at a
+//    time (x_one_by_one) and over unsorted dispatch (x_unsorted).
 #include <famx/moe/block.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
@@ -181,17 +182,33 @@ void bm_decode(benchmark::State& state, block& b, famx::moe::moe_options opt) {
   state.SetLabel(famx::kernel_target());
 }
 
-void bm_prefill(benchmark::State& state, block& b, std::size_t tokens) {
+// Prefill: `tokens` tokens through the block with sorted dispatch, each expert's tokens batched
+// through qmm / qmm_int8, against the same block run one (token, expert) pair at a time in the same
+// run (x_one_by_one: same bits, the path before batching) and unsorted (x_unsorted). GFLOP/s counts
+// 2 multiply-adds per active weight (k routed experts and the shared one, 3 matrices each).
+void bm_prefill(benchmark::State& state, block& b, std::size_t tokens, bool int8) {
   const auto x = activations(tokens * b.D, 3);
   std::vector<float> out(tokens * b.D);
-  auto t0 = clock_type::now();
-  famx::moe::moe_block(b.config, b.w, x, tokens, out, {.sorted = false});
-  const double unsorted = seconds_since(t0);
-  t0 = clock_type::now();
-  for (auto _ : state) famx::moe::moe_block(b.config, b.w, x, tokens, out, {.sorted = true});
+  famx::moe::moe_options batched;
+  batched.int8_activations = int8;
+  famx::moe::moe_options one_by_one = batched, unsorted = batched;
+  one_by_one.batched = false;
+  unsorted.sorted = false;
+  auto once = [&](const famx::moe::moe_options& o) {
+    const auto t0 = clock_type::now();
+    famx::moe::moe_block(b.config, b.w, x, tokens, out, o);
+    return seconds_since(t0);
+  };
+  const double one = once(one_by_one), uns = once(unsorted);
+  const auto t0 = clock_type::now();
+  for (auto _ : state) famx::moe::moe_block(b.config, b.w, x, tokens, out, batched);
   const double secs = seconds_since(t0) / static_cast<double>(state.iterations());
+  const double experts = static_cast<double>(b.config.num_experts_per_tok) + (b.w.shared ? 1.0 : 0.0);
+  const double flops = 2.0 * 3.0 * static_cast<double>(b.D * b.I) * experts * static_cast<double>(tokens);
   state.counters["tokens/s"] = static_cast<double>(tokens) / secs;
-  state.counters["x_unsorted"] = unsorted / secs;
+  state.counters["GFLOP/s"] = flops / secs * 1e-9;
+  state.counters["x_one_by_one"] = one / secs;
+  state.counters["x_unsorted"] = uns / secs;
   state.SetLabel(famx::kernel_target());
 }
 
@@ -218,12 +235,15 @@ void register_all() {
                                  [=](benchmark::State& s) { bm_decode(s, deepseek_block(), opt); })
         ->Unit(benchmark::kMillisecond);
   }
-  benchmark::RegisterBenchmark("prefill/qwen3_30b_a3b/tokens:512",
-                               [](benchmark::State& s) { bm_prefill(s, qwen_block(), 512); })
-      ->Unit(benchmark::kMillisecond)->Iterations(1);
-  benchmark::RegisterBenchmark("prefill/deepseek_v3/tokens:64",
-                               [](benchmark::State& s) { bm_prefill(s, deepseek_block(), 64); })
-      ->Unit(benchmark::kMillisecond)->Iterations(1);
+  for (bool int8 : {false, true}) {
+    const std::string suffix = int8 ? "/int8" : "/exact";
+    benchmark::RegisterBenchmark(("prefill/qwen3_30b_a3b/tokens:512" + suffix).c_str(),
+                                 [=](benchmark::State& s) { bm_prefill(s, qwen_block(), 512, int8); })
+        ->Unit(benchmark::kMillisecond)->Iterations(2);
+    benchmark::RegisterBenchmark(("prefill/deepseek_v3/tokens:512" + suffix).c_str(),
+                                 [=](benchmark::State& s) { bm_prefill(s, deepseek_block(), 512, int8); })
+        ->Unit(benchmark::kMillisecond)->Iterations(2);
+  }
 }
 
 }  // namespace

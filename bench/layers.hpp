@@ -62,6 +62,15 @@ inline double active_layer_bytes(const std::string& config_json) {
   return total;
 }
 
+// Weights one token multiplies in the layer (routed experts counted k of E): 2 FLOPs each.
+inline double active_layer_params(const std::string& config_json) {
+  const auto m = famx::io::parse_model_config(config_json, "bench").value();
+  double total = 0;
+  for (const auto& t : m.description.tensors)
+    if (t.layer >= 0) total += static_cast<double>(m.description.active(t));
+  return total;
+}
+
 // The checkpoint of one_layer_config(key) (4-bit, group 64), written on first use.
 inline std::filesystem::path one_layer_checkpoint(std::string_view key) {
   const auto dir = scratch("layer_" + std::string(key));
