@@ -2,17 +2,20 @@
 // (quantized and dequantized), a prompt then decode steps, under tensor parallelism of degree 2 and 4
 // (8 where the planner allows it), pipeline parallelism over 2 stages (3 on a 4-layer checkpoint)
 // and expert parallelism over 2 and 4 ranks, on every rank, with the in-process backend. Also: the
-// errors of a world size that does not match the plan and of ranks holding different checkpoints.
+// errors of a world size that does not match the plan and of ranks holding different checkpoints;
+// and int8 activations with threads inside every rank (TP 2, EP 2).
 
 #include <famx/kernels.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <famx/comm/threads.hpp>
@@ -44,27 +47,29 @@ std::filesystem::path tiny(const std::string& name, int layers = 0, int group = 
 }
 
 // The logits of the prompt then kDecode greedy steps, concatenated.
-std::vector<float> run(const fm::reference_model& m) {
+std::vector<float> run(const fm::reference_model& m, const fm::forward_options& o = {}) {
   auto cache = m.new_cache();
-  std::vector<float> all = m.forward(kPrompt, cache);
+  std::vector<float> all = m.forward(kPrompt, cache, o);
   const std::size_t V = m.info().vocab;
   for (int i = 0; i < kDecode; ++i) {
     const float* last = all.data() + all.size() - V;
     std::int32_t best = 0;
     for (std::size_t v = 1; v < V; ++v)
       if (last[v] > last[best]) best = static_cast<std::int32_t>(v);
-    const std::vector<float> step = m.forward(std::span(&best, 1), cache);
+    const std::vector<float> step = m.forward(std::span(&best, 1), cache, o);
     all.insert(all.end(), step.begin(), step.end());
   }
   return all;
 }
 
-// The unsplit logits of a checkpoint, computed once.
-const std::vector<float>& reference(const std::filesystem::path& dir, fm::weight_path path) {
-  static std::map<std::pair<std::string, fm::weight_path>, std::vector<float>> done;
-  const auto key = std::pair(dir.string(), path);
+// The unsplit logits of a checkpoint (one thread; int8 activations or exact), computed once.
+const std::vector<float>& reference(const std::filesystem::path& dir, fm::weight_path path, bool int8 = false) {
+  static std::map<std::tuple<std::string, fm::weight_path, bool>, std::vector<float>> done;
+  const auto key = std::tuple(dir.string(), path, int8);
   if (auto it = done.find(key); it != done.end()) return it->second;
-  return done[key] = run(fm::reference_model::load(dir, path).value());
+  fm::forward_options o;
+  o.int8_activations = int8;
+  return done[key] = run(fm::reference_model::load(dir, path).value(), o);
 }
 
 // The plan of `n` roomy devices under strategy s, or the planner's error.
@@ -79,14 +84,20 @@ famx::result<fs::shard_plan> plan_of(const std::filesystem::path& dir, int n, fs
   return fs::plan(m, devices, o);
 }
 
-// Runs the split model of `plan` on its ranks; every rank's logits must equal the unsplit ones bit for bit.
-void check_split(const std::filesystem::path& dir, const fs::shard_plan& plan, fm::weight_path path) {
-  const std::vector<float>& want = reference(dir, path);
+// Runs the split model of `plan` on its ranks (each on `threads` threads, int8 activations or
+// exact); every rank's logits must equal the unsplit ones (one thread) bit for bit.
+void check_split(const std::filesystem::path& dir, const fs::shard_plan& plan, fm::weight_path path, bool int8 = false,
+                 std::size_t threads = 1) {
+  const std::vector<float>& want = reference(dir, path, int8);
   std::mutex mu;
   std::vector<std::vector<float>> got(static_cast<std::size_t>(plan.world));
   famx::comm::run_threads(plan.world, [&](famx::comm::communicator& c) {
     const fm::reference_model m = fm::reference_model::load_rank(dir, path, plan, c).value();
-    std::vector<float> l = run(m);
+    famx::thread_pool pool(threads);
+    fm::forward_options o;
+    o.int8_activations = int8;
+    o.threads = pool.hook();
+    std::vector<float> l = run(m, o);
     const std::lock_guard lock(mu);
     got[static_cast<std::size_t>(c.rank())] = std::move(l);
   });
@@ -127,6 +138,17 @@ void check_degrees(const char* const (&families)[N], fs::strategy s) {
 
 TEST_CASE("tensor parallelism of degree 2 and 4 reproduces the unsplit logits on every rank, every family") {
   check_degrees(kFamilies, fs::strategy::tensor);
+}
+
+TEST_CASE("int8 activations, 2 threads per rank: tensor parallelism 2 and expert parallelism 2 reproduce the unsplit logits") {
+  for (const char* f : kFamilies) {
+    const std::string family = f;
+    CAPTURE(family);
+    const auto dir = tiny(f);
+    check_split(dir, plan_of(dir, 2, fs::strategy::tensor).value(), fm::weight_path::quantized, true, 2);
+    if (std::ranges::find(kMoe, family) != std::end(kMoe))
+      check_split(dir, plan_of(dir, 2, fs::strategy::expert).value(), fm::weight_path::quantized, true, 2);
+  }
 }
 
 TEST_CASE("tensor parallelism of degree 8 (group 32, KV heads replicated) where the planner allows it") {

@@ -1,6 +1,7 @@
 #pragma once
-// model::linear: one projection y = W x (+ b) of the reference forward, with W either dense fp32
-// (the dequantized path) or an MLX-quantized view run by the quantized kernels (famx::quant::qmv).
+// model::linear: one projection y = W x (+ b) of the reference forward, over a forward call's
+// tokens at once, with W either dense fp32 (the dequantized path) or an MLX-quantized view run by
+// the quantized kernels (qmv / qmm, or qmv_int8 / qmm_int8 with int8 activations).
 // Calls the SIMD kernels, so it includes <famx/kernels.hpp> first.
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation

@@ -5,7 +5,9 @@
 // from a checkpoint directory; every weight is bound from the family's surface (model/weights.hpp)
 // and every layer runs the forward of its surface kinds (model/layer.hpp), so the model is generic
 // over the family trait. forward() continues a kv_cache, so a prompt followed by decode steps gives
-// the logits of one pass over the whole sequence.
+// the logits of one pass over the whole sequence; a call's tokens run through the batched kernels
+// together, with each token's bits those of a call on it alone (forward_options: int8 activations,
+// threads).
 //
 // A split model is one rank of a shard::shard_plan (load_rank): the same layers, bound from the
 // rank's slices (model/rank_source.hpp), with the collectives of model/rank_context.hpp after the
