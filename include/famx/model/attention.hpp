@@ -23,22 +23,33 @@ namespace famx::model {
 
 
 // out = softmax(scale * q K^T) V over keys [0, n) of one head: q [d], keys/values rows of `stride`
-// floats starting at column `col`, out [dv].
+// floats starting at column `col`, out [dv]. Every score is a sum over the head's dims in order and
+// every output a sum over the keys in order, in fp64 (the products of two floats are exact there);
+// blocks of keys, and the output dims, run as independent chains (the same sums, faster).
 inline void attend(std::span<const float> q, std::span<const float> keys, std::span<const float> values,
                    std::size_t n, std::size_t stride, std::size_t col, std::size_t vstride, std::size_t vcol,
                    std::size_t dv, float scale, std::span<float> out) {
+  constexpr std::size_t kBlock = 8;  // keys scored together
   std::vector<float> p(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    double s = 0;
-    for (std::size_t i = 0; i < q.size(); ++i) s += static_cast<double>(q[i]) * keys[j * stride + col + i];
-    p[j] = static_cast<float>(s) * scale;
+  const std::size_t d = q.size();
+  for (std::size_t j0 = 0; j0 < n; j0 += kBlock) {
+    const std::size_t nb = std::min(kBlock, n - j0);
+    double s[kBlock] = {};
+    const float* k = keys.data() + j0 * stride + col;
+    for (std::size_t i = 0; i < d; ++i) {
+      const double qi = q[i];
+      for (std::size_t b = 0; b < nb; ++b) s[b] += qi * k[b * stride + i];
+    }
+    for (std::size_t b = 0; b < nb; ++b) p[j0 + b] = static_cast<float>(s[b]) * scale;
   }
   softmax(p);
-  for (std::size_t i = 0; i < dv; ++i) {
-    double o = 0;
-    for (std::size_t j = 0; j < n; ++j) o += static_cast<double>(p[j]) * values[j * vstride + vcol + i];
-    out[i] = static_cast<float>(o);
+  std::vector<double> o(dv, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    const double pj = p[j];
+    const float* v = values.data() + j * vstride + vcol;
+    for (std::size_t i = 0; i < dv; ++i) o[i] += pj * v[i];
   }
+  for (std::size_t i = 0; i < dv; ++i) out[i] = static_cast<float>(o[i]);
 }
 
 // Ministral 3's Llama-4 query scale at position pos: 1 + beta * ln(1 + floor(pos / orig)) (1 when beta is 0).
