@@ -1,7 +1,7 @@
 #pragma once
 // model::linear: one projection y = W x (+ b) of the reference forward, over a forward call's
 // tokens at once, with W either dense fp32 (the dequantized path) or an MLX-quantized view run by
-// the quantized kernels (qmv / qmm, or qmv_int8 / qmm_int8 with int8 activations).
+// the quantized kernels (qmv, or qmv_int8 / qmm_int8 with int8 activations).
 // Calls the SIMD kernels, so it includes <famx/kernels.hpp> first.
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
@@ -59,17 +59,18 @@ struct linear {
   bool partial = false;
 
   // y [m, rows] = x [m, cols] W^T + b (without b when partial). Each token's row has the bits of a
-  // one-token call on it, for any m and any o.threads: quantized, qmm / qmm_int8 (rows equal to qmv /
-  // qmv_int8, which run one token); dense, dense_matvec per token, rows split over the threads.
+  // one-token call on it, for any m and any o.threads: quantized with int8 activations, qmm_int8 (its
+  // rows are qmv_int8's); quantized exact, qmv per token (the batch-invariant qmm gives the same bits
+  // but is slower than m qmv calls today, bench_quant); dense, dense_matvec per token, rows split
+  // over the threads.
   void apply(std::span<const float> x, std::size_t m, std::span<float> y, const forward_options& o = {}) const {
     if (x.size() != m * cols || y.size() != m * rows)
       throw error(errc::shape_mismatch, "linear.apply", std::to_string(x.size()) + " inputs, " + std::to_string(y.size()) + " outputs",
                   std::to_string(m) + " tokens x " + std::to_string(cols) + " inputs, x " + std::to_string(rows) + " outputs");
-    if (quantized) {
-      if (o.int8_activations)
-        m == 1 ? quant::qmv_int8(*quantized, x, y, o.threads) : quant::qmm_int8(*quantized, x, m, y, o.threads);
-      else
-        m == 1 ? quant::qmv(*quantized, x, y, o.threads) : quant::qmm(*quantized, x, m, y, o.threads);
+    if (quantized && o.int8_activations) {
+      m == 1 ? quant::qmv_int8(*quantized, x, y, o.threads) : quant::qmm_int8(*quantized, x, m, y, o.threads);
+    } else if (quantized) {
+      for (std::size_t t = 0; t < m; ++t) quant::qmv(*quantized, x.subspan(t * cols, cols), y.subspan(t * rows, rows), o.threads);
     } else {
       const std::size_t per = workers_rows(rows, o.threads.workers), chunks = (rows + per - 1) / per;
       o.threads.for_each(chunks, [&](std::size_t ci) {

@@ -95,7 +95,7 @@ struct moe_options {
   bool sorted = true;           // run the (token, expert) pairs grouped by expert
   double capacity_factor = 0;   // > 0: static capacity ceil(factor * T * k / E) per expert
   bool int8_activations = false;  // experts use qmv_int8 arithmetic (faster, bounded error)
-  bool batched = true;          // an expert's tokens run through qmm / qmm_int8 together (same bits as one by one)
+  bool batched = true;          // int8: an expert's tokens run through qmm_int8 together (same bits as one by one)
 };
 
 // How a block runs as one rank of a split model: which routed experts the rank's stacks hold, and
@@ -146,31 +146,26 @@ inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_vi
 }
 
 // y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
-// the bits glu_forward gives it alone (qmm / qmm_int8 rows equal qmv / qmv_int8, silu_mul row by row).
+// the bits glu_forward gives it alone. With int8 activations the tokens run through qmm_int8
+// together (its rows are qmv_int8's; silu_mul row by row); exact, glu_forward per token (the
+// batch-invariant qmm gives the same bits but is slower than per-token swiglu today, bench_quant).
 inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
                               const quant::qmatrix_view& down, std::span<const float> x, std::size_t m,
                               std::span<float> y, const moe_options& opt, std::vector<float>& h,
                               std::vector<float>& u, const parallel& par) {
-  if (m == 1 || !opt.batched) {
+  if (m == 1 || !opt.batched || !opt.int8_activations) {
     for (std::size_t t = 0; t < m; ++t)
       glu_forward(gate, up, down, x.subspan(t * gate.cols, gate.cols), y.subspan(t * down.rows, down.rows), opt, h, u, par);
     return;
   }
   const std::size_t I = gate.rows;
-  auto mm = [&](const quant::qmatrix_view& w, std::span<const float> in, std::span<float> out) {
-    if (opt.int8_activations) {
-      quant::qmm_int8(w, in, m, out, par);
-    } else {
-      quant::qmm(w, in, m, out, par);
-    }
-  };
   h.resize(m * I);
   u.resize(2 * m * I);
   const std::span<float> g(u.data(), m * I), v(u.data() + m * I, m * I);
-  mm(gate, x, g);
-  mm(up, x, v);
+  quant::qmm_int8(gate, x, m, g, par);
+  quant::qmm_int8(up, x, m, v, par);
   for (std::size_t t = 0; t < m; ++t) silu_mul(g.subspan(t * I, I), v.subspan(t * I, I), std::span(h).subspan(t * I, I));
-  mm(down, h, y);
+  quant::qmm_int8(down, h, m, y, par);
 }
 
 }  // namespace detail
