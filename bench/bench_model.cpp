@@ -10,7 +10,6 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -38,9 +37,10 @@ const fm::reference_model& tiny(const std::string& name) {
   return loaded(dir);
 }
 
+// n prompt tokens 1, 2, ..., cycling below 500 (every model here has a vocabulary of at least 512).
 std::vector<std::int32_t> prompt(std::size_t n) {
   std::vector<std::int32_t> p(n);
-  std::iota(p.begin(), p.end(), 1);
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::int32_t>(i % 499 + 1);
   return p;
 }
 
