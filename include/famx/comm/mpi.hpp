@@ -13,7 +13,9 @@
 //   is printed, and the ranks finalize when all have left);
 // - a rank that says nothing (killed, stuck, or failed before its communicator existed) makes the
 //   others throw after the timeout, naming it and the collective. Open MPI's mpirun also ends the
-//   whole job with a non-zero exit when a rank is killed by a signal, which may come first.
+//   whole job with a non-zero exit when a rank is killed by a signal, which may come first. A rank
+//   still unheard of one more timeout later (when the communicator is destroyed) may be dead, and
+//   MPI_Finalize would wait for it forever: the session then ends the job with MPI_Abort.
 
 #include <mpi.h>
 
@@ -36,9 +38,19 @@
 
 namespace famx::comm {
 
+namespace detail {
+// Set when a communicator was destroyed with a rank it timed out on still unheard of: that rank
+// may be dead, and MPI_Finalize would wait for it forever.
+inline bool& mpi_rank_lost() noexcept {
+  static bool lost = false;
+  return lost;
+}
+}  // namespace detail
+
 // MPI for the lifetime of this object: MPI_Init_thread with MPI_THREAD_SERIALIZED (communicator
-// calls from any thread, one at a time), then MPI_Finalize; when MPI was already initialized, it
-// only checks the thread level and leaves MPI to whoever initialized it.
+// calls from any thread, one at a time), then MPI_Finalize, or MPI_Abort(MPI_COMM_WORLD, 1) when a
+// rank was lost (see above); when MPI was already initialized, it only checks the thread level and
+// leaves MPI to whoever initialized it.
 class mpi_session {
  public:
   // MPI_Init_thread(nullptr, nullptr, ...).
@@ -47,7 +59,9 @@ class mpi_session {
   mpi_session(int& argc, char**& argv) { init(&argc, &argv); }
   ~mpi_session() {
     int finalized = 0;
-    if (owns_ && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Finalize();
+    if (!owns_ || MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;
+    if (detail::mpi_rank_lost()) MPI_Abort(MPI_COMM_WORLD, 1);
+    else MPI_Finalize();
   }
   mpi_session(const mpi_session&) = delete;
   mpi_session& operator=(const mpi_session&) = delete;
@@ -90,7 +104,7 @@ struct mpi_header {
 
 // What a rank tells the others when its communicator fails or goes away: then `why_len` bytes.
 struct mpi_notice {
-  std::uint64_t seq = 0;       // the last collective it entered
+  std::uint64_t seq = 0;       // the last collective it completed
   std::uint64_t sends = 0;     // its sends to the receiving rank so far
   std::uint16_t why_len = 0;
   std::uint8_t returned = 0;   // 1: its communicator went away normally; 0: it failed
@@ -156,7 +170,8 @@ class mpi_communicator final : public communicator {
   }
 
   // Tells the other ranks that this one failed (an exception is unwinding it, or a call threw) or
-  // returned, finishes its sends within the timeout, and frees its MPI objects.
+  // returned, finishes its sends within the timeout, waits as long for a word from the ranks a call
+  // timed out on (else marks them lost: detail::mpi_rank_lost), and frees its MPI objects.
   ~mpi_communicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -168,11 +183,18 @@ class mpi_communicator final : public communicator {
     bool trouble = failed_;
     for (const peer& p : peers_) trouble |= p.failed;
     const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + (trouble ? std::chrono::milliseconds(100) : timeout_);
+    const auto sent_by = start + (trouble ? std::chrono::milliseconds(100) : timeout_), heard_by = start + timeout_;
     for (;;) {
       std::erase_if(sends_, [](detail::mpi_transfer& x) { return done(x.req); });
       std::erase_if(leftover_, [](MPI_Request& r) { return done(r); });
-      if ((sends_.empty() && leftover_.empty()) || std::chrono::steady_clock::now() > deadline) break;
+      poll_notices();
+      bool unheard = false;
+      for (int q : silent_) unheard |= !peers_[static_cast<std::size_t>(q)].failed && !peers_[static_cast<std::size_t>(q)].returned;
+      const auto now = std::chrono::steady_clock::now();
+      if ((now > sent_by || (sends_.empty() && leftover_.empty())) && (now > heard_by || !unheard)) {
+        if (unheard) detail::mpi_rank_lost() = true;
+        break;
+      }
       idle(start);
     }
     for (detail::mpi_transfer& x : sends_) {
@@ -300,7 +322,8 @@ class mpi_communicator final : public communicator {
       if (!matched && p.returned && p.sends < c.seq) fail(detail::peer_returned(c, from), true);
       if (std::chrono::steady_clock::now() > deadline) {
         if (matched) leftover_.push_back(req);
-        fail(detail::timed_out(c, rank_, timeout_, {from}), false);
+        silent_ = {from};
+        fail(detail::timed_out(c, rank_, timeout_, silent_), false);
       }
       idle(t.start());
     }
@@ -376,7 +399,7 @@ class mpi_communicator final : public communicator {
     for (int q = 0; q < size_; ++q) {
       if (q == rank_) continue;
       detail::mpi_notice n;
-      n.seq = seq_;
+      n.seq = done_;
       n.sends = send_seq_[static_cast<std::size_t>(q)];
       n.why_len = static_cast<std::uint16_t>(why.size());
       n.returned = returned;
@@ -530,10 +553,16 @@ class mpi_communicator final : public communicator {
         if (sends[i] != MPI_REQUEST_NULL) test(c, sends[i]);
         all &= st[i] == received && sends[i] == MPI_REQUEST_NULL;
       }
-      // A rank that failed fails the call even when its message came: it holds nothing after it.
+      // A rank that failed fails the call, unless every message came and it completed the call too.
       poll_notices();
-      if (const int q = failed_peer(); q >= 0) give_up(detail::peer_failed(c, q, peers_[static_cast<std::size_t>(q)].why), true);
-      if (all) return;
+      int failed = all ? -1 : failed_peer();
+      for (int q = 0; all && q < size_; ++q)
+        if (peers_[static_cast<std::size_t>(q)].failed && peers_[static_cast<std::size_t>(q)].seq < c.seq) failed = q;
+      if (failed >= 0) give_up(detail::peer_failed(c, failed, peers_[static_cast<std::size_t>(failed)].why), true);
+      if (all) {
+        done_ = c.seq;
+        return;
+      }
       for (int q = 0; q < size_; ++q) {
         const peer& p = peers_[static_cast<std::size_t>(q)];
         if (p.returned && p.seq < c.seq && st[static_cast<std::size_t>(q)] != received) give_up(detail::peer_returned(c, q), true);
@@ -545,6 +574,7 @@ class mpi_communicator final : public communicator {
         if (silent.empty())  // every message arrived, some rank has not taken this rank's yet
           for (int q = 0; q < size_; ++q)
             if (sends[static_cast<std::size_t>(q)] != MPI_REQUEST_NULL) silent.push_back(q);
+        silent_ = silent;
         give_up(detail::timed_out(c, rank_, timeout_, silent), false);
       }
       idle(t.start());
@@ -556,9 +586,11 @@ class mpi_communicator final : public communicator {
   int rank_ = 0, size_ = 1;
   MPI_Comm comms_[3] = {MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL};
   std::uint64_t seq_ = 0;                // the last collective's sequence number
+  std::uint64_t done_ = 0;               // the last collective this rank completed
   std::vector<std::uint64_t> send_seq_;  // sends to each rank so far
   std::vector<std::uint64_t> recv_seq_;  // receives from each rank so far
   std::vector<peer> peers_;
+  std::vector<int> silent_;  // the ranks the call that timed out waited for
   std::vector<std::vector<std::byte>> out_;    // a collective's outgoing messages
   std::vector<std::vector<std::byte>> in_;     // the message from each rank
   std::vector<detail::mpi_transfer> sends_;    // sends and notices not known to be done
