@@ -210,12 +210,12 @@ void disagree(mpi_communicator& c) {
   }
 }
 
-// The last rank sleeps 0.5 s before all_sum; the others' timeout is 300 ms (and they wait as long
+// The last rank sleeps 0.75 s before all_sum; the others' timeout is 0.5 s (and they wait as long
 // again for a word from it before they finalize).
 void timeout(mpi_communicator& c) {
   const int late = c.size() - 1;
   c.barrier("load");
-  if (c.rank() == late) std::this_thread::sleep_for(500ms);
+  if (c.rank() == late) std::this_thread::sleep_for(750ms);
   const auto start = std::chrono::steady_clock::now();
   std::vector<float> x(4, 1.0f);
   try {
@@ -224,7 +224,7 @@ void timeout(mpi_communicator& c) {
   } catch (const famx::error& e) {
     const std::string m = e.what();
     EXPECT(e.code() == famx::errc::collective, m);
-    const std::string silent = "no word from rank " + std::to_string(late) + " within 300 ms, expected rank " + std::to_string(late) +
+    const std::string silent = "no word from rank " + std::to_string(late) + " within 500 ms, expected rank " + std::to_string(late) +
                                " in all_gather #2";
     if (c.rank() == late) {  // the late rank learns why the others left
       EXPECT(m.starts_with("layers.5.self_attn.o_proj all_sum: found rank ") && contains(m, " failed (") && contains(m, silent), m);
@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     if (what == "thrown") {
       thrown(me);
     } else {
-      mpi_communicator c(what == "timeout" ? 300ms : what == "killed" ? 3000ms : 10000ms);
+      mpi_communicator c(what == "timeout" ? 500ms : what == "killed" ? 3000ms : 10000ms);
       if (what == "collectives") collectives(c);
       else if (what == "disagree") disagree(c);
       else if (what == "timeout") timeout(c);

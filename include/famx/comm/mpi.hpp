@@ -102,16 +102,18 @@ struct mpi_header {
   std::uint8_t unused = 0;
 };
 
-// What a rank tells the others when its communicator fails or goes away: then `why_len` bytes.
+// What a rank tells the others when its communicator fails or goes away: then `silent` int32 ranks
+// (the ranks it waits to hear from: its calls timed out on them), then `why_len` bytes.
 struct mpi_notice {
   std::uint64_t seq = 0;       // the last collective it completed
   std::uint64_t sends = 0;     // its sends to the receiving rank so far
   std::uint16_t why_len = 0;
   std::uint8_t returned = 0;   // 1: its communicator went away normally; 0: it failed
   std::uint8_t follower = 0;   // it failed because another rank failed or returned
-  std::uint32_t unused = 0;
+  std::uint32_t silent = 0;
 };
 inline constexpr std::size_t mpi_notice_bytes = 1024;  // the longest notice; a longer `why` is cut
+inline constexpr std::size_t mpi_notice_silent = 64;   // the most silent ranks a notice names
 
 // How a call names itself in a disagreement: "all_gather #3 of 16 bytes (\"what\")".
 inline std::string mpi_call_name(op kind, std::uint64_t seq, std::uint64_t size, int root, std::string_view what) {
@@ -322,8 +324,8 @@ class mpi_communicator final : public communicator {
       if (!matched && p.returned && p.sends < c.seq) fail(detail::peer_returned(c, from), true);
       if (std::chrono::steady_clock::now() > deadline) {
         if (matched) leftover_.push_back(req);
-        silent_ = {from};
-        fail(detail::timed_out(c, rank_, timeout_, silent_), false);
+        wait_for(from);
+        fail(detail::timed_out(c, rank_, timeout_, {from}), false);
       }
       idle(t.start());
     }
@@ -395,7 +397,8 @@ class mpi_communicator final : public communicator {
   // Sends every other rank a notice (once).
   void notify(bool returned, bool follower, std::string_view why) {
     notified_ = true;
-    why = why.substr(0, detail::mpi_notice_bytes - sizeof(detail::mpi_notice));
+    const std::size_t silent = std::min(silent_.size(), detail::mpi_notice_silent);
+    why = why.substr(0, detail::mpi_notice_bytes - sizeof(detail::mpi_notice) - silent * sizeof(std::int32_t));
     for (int q = 0; q < size_; ++q) {
       if (q == rank_) continue;
       detail::mpi_notice n;
@@ -404,10 +407,15 @@ class mpi_communicator final : public communicator {
       n.why_len = static_cast<std::uint16_t>(why.size());
       n.returned = returned;
       n.follower = follower;
+      n.silent = static_cast<std::uint32_t>(silent);
       detail::mpi_transfer& x = sends_.emplace_back();
-      x.bytes.resize(sizeof n + why.size());
+      x.bytes.resize(sizeof n + silent * sizeof(std::int32_t) + why.size());
       std::memcpy(x.bytes.data(), &n, sizeof n);
-      std::memcpy(x.bytes.data() + sizeof n, why.data(), why.size());
+      for (std::size_t i = 0; i < silent; ++i) {
+        const std::int32_t r = silent_[i];
+        std::memcpy(x.bytes.data() + sizeof n + i * sizeof r, &r, sizeof r);
+      }
+      std::memcpy(x.bytes.data() + sizeof n + silent * sizeof(std::int32_t), why.data(), why.size());
       MPI_Isend(x.bytes.data(), static_cast<int>(x.bytes.size()), MPI_BYTE, q, 0, comms_[notices], &x.req);
     }
   }
@@ -415,7 +423,8 @@ class mpi_communicator final : public communicator {
     MPI_Irecv(notice_in_.bytes.data(), static_cast<int>(notice_in_.bytes.size()), MPI_BYTE, MPI_ANY_SOURCE, 0, comms_[notices],
               &notice_in_.req);
   }
-  // Records the notices that arrived (a failure is kept over a later return of the same rank).
+  // Records the notices that arrived (a failure is kept over a later return of the same rank) and
+  // the ranks a failed one waits to hear from: this rank waits for them too before it finalizes.
   void poll_notices() {
     for (;;) {
       int flag = 0;
@@ -431,10 +440,20 @@ class mpi_communicator final : public communicator {
         p.follower = n.follower;
         p.seq = n.seq;
         p.sends = n.sends;
-        p.why.assign(reinterpret_cast<const char*>(notice_in_.bytes.data() + sizeof n), n.why_len);
+        const std::byte* ranks = notice_in_.bytes.data() + sizeof n;
+        p.why.assign(reinterpret_cast<const char*>(ranks + n.silent * sizeof(std::int32_t)), n.why_len);
+        for (std::size_t i = 0; i < n.silent; ++i) {
+          std::int32_t r = 0;
+          std::memcpy(&r, ranks + i * sizeof r, sizeof r);
+          wait_for(r);
+        }
       }
       post_notice_recv();
     }
+  }
+  // Adds rank r to the ranks to hear from before finalizing.
+  void wait_for(int r) {
+    if (r != rank_ && r >= 0 && r < size_ && std::find(silent_.begin(), silent_.end(), r) == silent_.end()) silent_.push_back(r);
   }
   // Another rank that failed: one that failed first-hand if any; -1 if none.
   int failed_peer() const {
@@ -574,7 +593,7 @@ class mpi_communicator final : public communicator {
         if (silent.empty())  // every message arrived, some rank has not taken this rank's yet
           for (int q = 0; q < size_; ++q)
             if (sends[static_cast<std::size_t>(q)] != MPI_REQUEST_NULL) silent.push_back(q);
-        silent_ = silent;
+        for (int q : silent) wait_for(q);
         give_up(detail::timed_out(c, rank_, timeout_, silent), false);
       }
       idle(t.start());
@@ -590,7 +609,7 @@ class mpi_communicator final : public communicator {
   std::vector<std::uint64_t> send_seq_;  // sends to each rank so far
   std::vector<std::uint64_t> recv_seq_;  // receives from each rank so far
   std::vector<peer> peers_;
-  std::vector<int> silent_;  // the ranks the call that timed out waited for
+  std::vector<int> silent_;  // the ranks a call timed out on, here or on a rank that failed
   std::vector<std::vector<std::byte>> out_;    // a collective's outgoing messages
   std::vector<std::vector<std::byte>> in_;     // the message from each rank
   std::vector<detail::mpi_transfer> sends_;    // sends and notices not known to be done
