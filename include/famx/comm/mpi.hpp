@@ -553,13 +553,14 @@ class mpi_communicator final : public communicator {
       fail(std::move(e), follower);
     };
     for (;;) {
-      bool all = true;
+      bool all = true, progress = false;
       for (int k = 1; k < size_; ++k) {
         const int q = (rank_ + k) % size_;
         const std::size_t i = static_cast<std::size_t>(q);
-        if (st[i] == waiting && probe(c, comms_[coll], q, recvs[i])) st[i] = receiving;
+        if (st[i] == waiting && probe(c, comms_[coll], q, recvs[i])) st[i] = receiving, progress = true;
         if (st[i] == receiving && test(c, recvs[i])) {
           st[i] = received;
+          progress = true;
           const detail::mpi_header h = header(q);
           const bool same = h.kind == static_cast<std::uint8_t>(c.kind) && h.seq == c.seq &&
                             ((c.kind != detail::op::all_gather && c.kind != detail::op::broadcast) || h.size == size) &&
@@ -569,7 +570,7 @@ class mpi_communicator final : public communicator {
                                          detail::mpi_call_name(static_cast<detail::op>(h.kind), h.seq, h.size, h.root, what_of(q))),
                     false);
         }
-        if (sends[i] != MPI_REQUEST_NULL) test(c, sends[i]);
+        if (sends[i] != MPI_REQUEST_NULL) progress |= test(c, sends[i]);
         all &= st[i] == received && sends[i] == MPI_REQUEST_NULL;
       }
       // A rank that failed fails the call, unless every message came and it completed the call too.
@@ -596,7 +597,7 @@ class mpi_communicator final : public communicator {
         for (int q : silent) wait_for(q);
         give_up(detail::timed_out(c, rank_, timeout_, silent), false);
       }
-      idle(t.start());
+      if (!progress) idle(t.start());
     }
   }
 
