@@ -154,9 +154,7 @@ std::pair<generation, std::string> run_rank(const std::filesystem::path& dir, fa
 int run_mpi(const std::filesystem::path& dir, famx::model::weight_path path, const famx::shard::shard_plan& plan,
             const std::vector<std::int32_t>& prompt, int decode, const split_options& split, const compute_options& co) {
 #if FAMX_HAVE_MPI
-  int argc = 0;
-  char** argv = nullptr;
-  famx::comm::mpi_session session(argc, argv);
+  famx::comm::mpi_session session;
   famx::comm::mpi_communicator c(std::chrono::milliseconds(split.timeout_ms));
   famx::model::model_info info;
   const auto [g, line] = run_rank(dir, path, plan, c, prompt, decode, split, co, info);
