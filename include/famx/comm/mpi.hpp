@@ -455,12 +455,13 @@ class mpi_communicator final : public communicator {
   void wait_for(int r) {
     if (r != rank_ && r >= 0 && r < size_ && std::find(silent_.begin(), silent_.end(), r) == silent_.end()) silent_.push_back(r);
   }
-  // Another rank that failed: one that failed first-hand if any; -1 if none.
-  int failed_peer() const {
+  // Another rank that failed before it completed collective `seq`: one that failed first-hand if
+  // any; -1 if none.
+  int failed_peer(std::uint64_t seq) const {
     int found = -1;
     for (int q = 0; q < size_; ++q) {
       const peer& p = peers_[static_cast<std::size_t>(q)];
-      if (p.failed && (found < 0 || (peers_[static_cast<std::size_t>(found)].follower && !p.follower))) found = q;
+      if (p.failed && p.seq < seq && (found < 0 || (peers_[static_cast<std::size_t>(found)].follower && !p.follower))) found = q;
     }
     return found;
   }
@@ -573,12 +574,11 @@ class mpi_communicator final : public communicator {
         if (sends[i] != MPI_REQUEST_NULL) progress |= test(c, sends[i]);
         all &= st[i] == received && sends[i] == MPI_REQUEST_NULL;
       }
-      // A rank that failed fails the call, unless every message came and it completed the call too.
+      // A rank that failed before it completed this call fails it (one that completed it sent its
+      // message, and has taken this rank's).
       poll_notices();
-      int failed = all ? -1 : failed_peer();
-      for (int q = 0; all && q < size_; ++q)
-        if (peers_[static_cast<std::size_t>(q)].failed && peers_[static_cast<std::size_t>(q)].seq < c.seq) failed = q;
-      if (failed >= 0) give_up(detail::peer_failed(c, failed, peers_[static_cast<std::size_t>(failed)].why), true);
+      if (const int failed = failed_peer(c.seq); failed >= 0)
+        give_up(detail::peer_failed(c, failed, peers_[static_cast<std::size_t>(failed)].why), true);
       if (all) {
         done_ = c.seq;
         return;
