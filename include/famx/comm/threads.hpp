@@ -6,6 +6,7 @@
 // buffers, then waits until nobody reads its own. A rank that throws, returns or disagrees makes
 // the others throw at once; a rank that stays away makes them throw after the timeout.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -68,6 +69,7 @@ struct thread_world {
 
   std::mutex m;
   std::condition_variable cv;
+  std::atomic<std::uint64_t> changes{0};  // counts wake() calls: what a spinning rank watches
   std::vector<rank_state> ranks;
   std::vector<std::deque<message>> mail;  // [from * n + to]
   std::chrono::milliseconds timeout;
@@ -75,6 +77,30 @@ struct thread_world {
 
   int size() const noexcept { return static_cast<int>(ranks.size()); }
   std::deque<message>& box(int from, int to) { return mail[static_cast<std::size_t>(from * size() + to)]; }
+
+  // Wakes every rank that waits for a change (lock held).
+  void wake() {
+    changes.fetch_add(1, std::memory_order_release);
+    cv.notify_all();
+  }
+  // Waits for a wake() (lock held in lk) until `deadline` (none: null). It first spins for up to
+  // kSpin with the lock released, since the other ranks of a collective usually arrive within
+  // microseconds and a sleep costs a thread wake-up, then sleeps on cv. False on timeout.
+  bool wait_change(std::unique_lock<std::mutex>& lk, const std::chrono::steady_clock::time_point* deadline) {
+    constexpr std::chrono::microseconds kSpin{50};
+    const std::uint64_t seen = changes.load(std::memory_order_acquire);
+    lk.unlock();
+    const auto spin_end = std::chrono::steady_clock::now() + kSpin;
+    while (changes.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < spin_end)
+      std::this_thread::yield();
+    lk.lock();
+    if (changes.load(std::memory_order_acquire) != seen) return true;  // a wake() needs the lock: none is lost
+    if (!deadline) {
+      cv.wait(lk);
+      return true;
+    }
+    return cv.wait_until(lk, *deadline) == std::cv_status::no_timeout;
+  }
 
   // Records how rank r's body ended (error: null when it returned) and wakes the others.
   void finish(int r, std::exception_ptr error) {
@@ -90,7 +116,7 @@ struct thread_world {
     } else {
       s.returned = true;
     }
-    cv.notify_all();
+    wake();
   }
 
   // The exception that started the failure: the first to leave a body that was not caused by
@@ -201,7 +227,7 @@ class thread_communicator final : public communicator {
     if (peer.failed) fail(peer_failed(c, to, peer.why), true);
     if (peer.returned) fail(peer_returned(c, to), true);
     w_.box(rank_, to).push_back({std::vector<std::byte>(buf.begin(), buf.end()), std::string(what)});
-    w_.cv.notify_all();
+    w_.wake();
     count(buf.size(), 0);
   }
 
@@ -219,7 +245,7 @@ class thread_communicator final : public communicator {
       if (!box.empty()) break;
       if (peer.failed) fail(peer_failed(c, from, peer.why), true);
       if (peer.returned) fail(peer_returned(c, from), true);
-      if (w_.cv.wait_until(lk, deadline) == std::cv_status::timeout && box.empty())
+      if (!w_.wait_change(lk, &deadline) && box.empty())
         fail(timed_out(c, rank_, w_.timeout, {from}), false);
     }
     const thread_world::message& m = box.front();
@@ -255,7 +281,7 @@ class thread_communicator final : public communicator {
     me().failed = true;
     me().follower = follower;
     me().why = e.message();
-    w_.cv.notify_all();
+    w_.wake();
   }
   // Fails with e (lock held); follower: because another rank failed or returned.
   [[noreturn]] void fail(error e, bool follower) {
@@ -322,13 +348,13 @@ class thread_communicator final : public communicator {
     me().p = mine;
     me().what.assign(c.what);
     me().posted = c.seq;
-    w_.cv.notify_all();
+    w_.wake();
     const auto deadline = t.start() + w_.timeout;
     for (;;) {
       bool waiting = false;
       if (auto e = blocked(mine, waiting)) leave(lk, std::move(e->first), e->second);
       if (!waiting) break;
-      if (w_.cv.wait_until(lk, deadline) == std::cv_status::timeout) {
+      if (!w_.wait_change(lk, &deadline)) {
         if (blocked(mine, waiting) || !waiting) continue;  // decided by the loop's next check
         std::vector<int> silent;
         for (int q = 0; q < size(); ++q)
@@ -350,13 +376,14 @@ class thread_communicator final : public communicator {
     lk.lock();
     me().reading = false;
     me().done = c.seq;
-    w_.cv.notify_all();
+    w_.wake();
     // Every rank has posted c, so each either finishes reading or fails: a bounded wait.
-    w_.cv.wait(lk, [&] {
+    const auto all_done = [&] {
       for (const thread_world::rank_state& s : w_.ranks)
         if (s.done < c.seq && !s.failed) return false;
       return true;
-    });
+    };
+    while (!all_done()) w_.wait_change(lk, nullptr);
     if (const int q = failed_peer(); q >= 0 && w_.ranks[static_cast<std::size_t>(q)].done < c.seq)
       leave(lk, peer_failed(c, q, w_.ranks[static_cast<std::size_t>(q)].why), true);
   }
@@ -364,11 +391,12 @@ class thread_communicator final : public communicator {
   // Fails with e once no other rank reads this rank's posted buffers (a failed rank gets no new reader).
   [[noreturn]] void leave(std::unique_lock<std::mutex>& lk, error e, bool follower) {
     mark_failed(e, follower);
-    w_.cv.wait(lk, [&] {
+    const auto nobody_reads = [&] {
       for (const thread_world::rank_state& s : w_.ranks)
         if (s.reading) return false;
       return true;
-    });
+    };
+    while (!nobody_reads()) w_.wait_change(lk, nullptr);
     throw e;
   }
 
