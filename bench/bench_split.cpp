@@ -1,8 +1,7 @@
 // Split decode: tokens/s of a one-layer, full-shape model (a Llama-3.1-8B layer, a Qwen3-30B-A3B
 // layer; 4-bit group 64, a 512-token vocabulary) unsplit and at tensor parallelism 2 over the
 // in-process backend (one thread per rank), with the share of rank 0's time spent in collectives.
-// The ratio TP2 / TP1 is the speedup (same run). Under MPI: `mpirun -np 2 famx run <dir> --tp 2
-// --backend mpi` prints each rank's tokens/s and time in collectives (bench/RESULTS.md).
+// The ratio TP2 / TP1 is the speedup (same run). Under MPI: bench_split_mpi.cpp.
 #include <famx/model/model.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
