@@ -43,6 +43,7 @@
 #include "famx/quant/qmv-inl.hpp"
 #include "famx/quant/qmm-inl.hpp"
 #include "famx/quant/qmm-int8-inl.hpp"
+#include "famx/quant/exact-inl.hpp"
 #include "famx/moe/experts-inl.hpp"
 
 #if HWY_ONCE
@@ -60,6 +61,8 @@ HWY_EXPORT(QmmInt8);
 HWY_EXPORT(QmmFastF32);
 HWY_EXPORT(QmmFastBF16);
 HWY_EXPORT(MatvecF32);
+HWY_EXPORT(ExactMatmulT);
+HWY_EXPORT(ExactVecmat);
 HWY_EXPORT(KernelTarget);
 HWY_EXPORT(Route);
 HWY_EXPORT(SwiGLU);
@@ -128,6 +131,31 @@ FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, 
                                 const parallel& par) {
   detail::check_matvec_args(w, x.size(), y.size());
   if (w.dims[0] != 0 && w.dims[1] != 0) HWY_DYNAMIC_DISPATCH(MatvecF32)(w, x.data(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void exact_matmul_t(const tensor_view& a, const tensor_view& b, std::span<float> c) {
+  detail::check_rows_view(a, "exact_matmul_t", "a");
+  detail::check_rows_view(b, "exact_matmul_t", "b");
+  const auto m = static_cast<std::size_t>(a.dims[0]), n = static_cast<std::size_t>(b.dims[0]);
+  const auto k = static_cast<std::size_t>(a.dims[1]);
+  if (b.dims[1] != a.dims[1])
+    throw error(errc::shape_mismatch, "exact_matmul_t.b", to_string(b.dims), "[n, " + std::to_string(k) + "] (a's columns)");
+  if (c.size() != m * n)
+    throw error(errc::shape_mismatch, "exact_matmul_t.c", detail::size_str(c.size()), detail::size_str(m * n) + " (m * n)");
+  if (m != 0 && n != 0)
+    HWY_DYNAMIC_DISPATCH(ExactMatmulT)(a.as<float>(), static_cast<std::size_t>(a.strides[0]), m, b.as<float>(),
+                                       static_cast<std::size_t>(b.strides[0]), n, k, c.data(), n);
+}
+
+FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out) {
+  detail::check_rows_view(v, "exact_vecmat", "v");
+  const auto rows = static_cast<std::size_t>(v.dims[0]), cols = static_cast<std::size_t>(v.dims[1]);
+  if (p.size() != rows)
+    throw error(errc::shape_mismatch, "exact_vecmat.p", detail::size_str(p.size()), detail::size_str(rows) + " (v's rows)");
+  if (out.size() != cols)
+    throw error(errc::shape_mismatch, "exact_vecmat.out", detail::size_str(out.size()), detail::size_str(cols) + " (v's columns)");
+  if (cols != 0)
+    HWY_DYNAMIC_DISPATCH(ExactVecmat)(p.data(), rows, v.as<float>(), static_cast<std::size_t>(v.strides[0]), cols, out.data());
 }
 
 }  // namespace FAMX_ABI

@@ -1,4 +1,4 @@
-// qmv / qmm / matvec under every compiled SIMD target against the fp64 reference.
+// qmv / qmm / matvec / the exact fp64-order products under every compiled SIMD target against the fp64 reference.
 // Tolerance: |y - y_ref| <= 2^-16 * sum_j |x_j * w_j| (fp32 accumulation, about 256 ulps of the
 // magnitude; the observed worst case is below 2^-22).
 #include <famx/kernels.hpp>
@@ -461,6 +461,91 @@ TEST_CASE("dense matvec with f32 and bf16 weights matches the reference") {
       });
     }
   }
+}
+
+// One float of padding, then `rows` rows `ld` floats apart of `cols` entries 1..2 * 2^-8..2^0 with random signs, except
+// the first and last columns: 2^20 and `last` * 2^20. A row pair's first and last products are
+// +-2^40 and cancel, so the sum keeps the middle terms only as rounded against 2^40: the result
+// depends on the order of the sum, and only the documented order gives the reference's bits.
+std::vector<float> cancelling(std::size_t rows, std::size_t cols, std::size_t ld, float last, std::mt19937& rng) {
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  std::uniform_int_distribution<int> ex(-8, 0), sign(0, 1);
+  std::vector<float> v(1 + rows * ld);
+  for (auto& e : v) e = std::ldexp(mant(rng), ex(rng)) * (sign(rng) ? -1.0f : 1.0f);
+  if (cols >= 3)
+    for (std::size_t r = 0; r < rows; ++r) v[1 + r * ld] = 0x1p20f, v[1 + r * ld + cols - 1] = last * 0x1p20f;
+  return v;
+}
+
+TEST_CASE("exact_matmul_t and exact_vecmat give the in-order fp64 sums' bits on every target") {
+  std::mt19937 rng(29);
+  const auto view = [](const std::vector<float>& d, std::size_t off, std::size_t rows, std::size_t cols, std::size_t stride) {
+    return famx::tensor_view{d.data() + off, famx::dtype::f32,
+                             {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)},
+                             {static_cast<std::int64_t>(stride), 1}};
+  };
+  std::size_t order_sensitive = 0;
+  for (std::size_t k : {1u, 3u, 16u, 128u, 131u}) {
+    for (std::size_t m : {1u, 4u, 9u, 33u}) {
+      for (std::size_t n : {1u, 7u, 8u, 21u}) {
+        CAPTURE(k);
+        CAPTURE(m);
+        CAPTURE(n);
+        const std::size_t lda = k + 2, ldb = k + 5;  // strided rows, starting one float in
+        const auto a = cancelling(m, k, lda, 1, rng), b = cancelling(n, k, ldb, -1, rng);
+        std::vector<float> ref(m * n), c(m * n);
+        for (std::size_t r = 0; r < m; ++r)
+          for (std::size_t j = 0; j < n; ++j) {
+            double s = 0, rev = 0;
+            for (std::size_t i = 0; i < k; ++i) s += static_cast<double>(a[1 + r * lda + i]) * b[1 + j * ldb + i];
+            for (std::size_t i = k; i-- > 0;) rev += static_cast<double>(a[1 + r * lda + i]) * b[1 + j * ldb + i];
+            ref[r * n + j] = static_cast<float>(s);
+            order_sensitive += static_cast<float>(rev) != ref[r * n + j];
+          }
+        for_each_target([&] {
+          famx::quant::exact_matmul_t(view(a, 1, m, k, lda), view(b, 1, n, k, ldb), c);
+          for (std::size_t i = 0; i < m * n; ++i) REQUIRE(c[i] == ref[i]);
+        });
+      }
+      // out = p v for v [m, k] (m rows, k columns here).
+      // (p's first and last entries 2^20, v's first and last rows +-2^20: the same cancellation.)
+      const std::size_t ldv = k + 3;
+      const auto pc = cancelling(1, m, m, 1, rng), vt = cancelling(k, m, m, -1, rng);
+      const std::vector<float> p(pc.begin() + 1, pc.end());
+      std::vector<float> v(m * ldv);
+      for (std::size_t j = 0; j < m; ++j)
+        for (std::size_t x = 0; x < k; ++x) v[j * ldv + x] = vt[1 + x * m + j];
+      std::vector<float> ref(k), out(k);
+      for (std::size_t x = 0; x < k; ++x) {
+        double s = 0, rev = 0;
+        for (std::size_t j = 0; j < m; ++j) s += static_cast<double>(p[j]) * v[j * ldv + x];
+        for (std::size_t j = m; j-- > 0;) rev += static_cast<double>(p[j]) * v[j * ldv + x];
+        ref[x] = static_cast<float>(s);
+        order_sensitive += static_cast<float>(rev) != ref[x];
+      }
+      for_each_target([&] {
+        famx::quant::exact_vecmat(p, view(v, 0, m, k, ldv), out);
+        for (std::size_t x = 0; x < k; ++x) REQUIRE(out[x] == ref[x]);
+      });
+    }
+  }
+  CHECK(order_sensitive > 100);  // the data tells orders apart
+  std::vector<float> d(64), c(4);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t(view(d, 0, 2, 8, 8), view(d, 0, 2, 7, 8), c),
+                       "exact_matmul_t.b: found [2, 7], expected [n, 8] (a's columns)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t(view(d, 0, 2, 8, 8), view(d, 0, 3, 8, 8), c),
+                       "exact_matmul_t.c: found 4 elements, expected 6 elements (m * n)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t(view(d, 0, 2, 8, 4), view(d, 0, 2, 8, 8), c),
+                       "exact_matmul_t.a: found [2, 8], expected a rank-2 matrix with contiguous, non-overlapping rows",
+                       famx::error);
+  famx::tensor wi(famx::dtype::bf16, {2, 2});
+  std::vector<float> p2(2), o2(2), o3(3);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_vecmat(p2, wi.view(), o2), "exact_vecmat.v: found bf16, expected f32",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_vecmat(p2, view(d, 0, 2, 3, 3), o2),
+                       "exact_vecmat.out: found 2 elements, expected 3 elements (v's columns)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_vecmat(o3, view(d, 0, 2, 3, 3), o3),
+                       "exact_vecmat.p: found 3 elements, expected 2 elements (v's rows)", famx::error);
 }
 
 TEST_CASE("kernels reject mismatched sizes with a message, never reading out of bounds") {

@@ -78,6 +78,15 @@ FAMX_KERNEL_LINKAGE void qmm_fast(const qmatrix_view& w, std::span<const bf16> x
 FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, std::span<float> y,
                                 const parallel& par = {});
 
+// c [m, n] = a [m, k] b [n, k]^T with every entry one fp64 sum over k in order, rounded to f32
+// once: the scalar loop's bits on every target (attention's scores q K^T). a and b are f32 rank-2
+// views with unit inner stride; c is row-major.
+FAMX_KERNEL_LINKAGE void exact_matmul_t(const tensor_view& a, const tensor_view& b, std::span<float> c);
+
+// out [n] = p [m] v [m, n] with every entry one fp64 sum over v's rows in order, rounded to f32
+// once (attention's weighted sum of values). v is an f32 rank-2 view with unit inner stride.
+FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out);
+
 }  // namespace FAMX_ABI
 }  // namespace quant
 
@@ -117,5 +126,15 @@ inline void check_matvec_args(const tensor_view& w, std::size_t x_size, std::siz
     throw error(errc::shape_mismatch, "matvec.y", size_str(y_size), size_str(static_cast<std::size_t>(w.dims[0])));
 }
 
+
+// Throws unless v (argument `what` of `fn`) is an f32 rank-2 view with unit inner stride whose rows do not overlap.
+inline void check_rows_view(const tensor_view& v, const char* fn, const char* what) {
+  const std::string at = std::string(fn) + "." + what;
+  if (v.type != dtype::f32) throw error(errc::wrong_type, at, std::string(to_string(v.type)), "f32");
+  if (v.dims.rank() != 2 || v.strides.rank() != 2 || v.dims[0] < 0 || v.dims[1] < 0 || (v.dims[1] > 1 && v.strides[1] != 1) ||
+      (v.dims[0] > 1 && v.strides[0] < v.dims[1]))
+    throw error(errc::shape_mismatch, at, to_string(v.dims), "a rank-2 matrix with contiguous, non-overlapping rows");
+  if (v.data == nullptr && v.numel() != 0) throw error(errc::invalid_value, at, "a null data pointer", "data set");
+}
 }  // namespace quant::detail
 }  // namespace famx
