@@ -18,38 +18,35 @@
 #include "famx/model/norm.hpp"
 #include "famx/model/rope.hpp"
 #include "famx/model/weights.hpp"
+#include "famx/quant/matmul.hpp"
 
 namespace famx::model {
 
 
+// An f32 view of `rows` rows of `cols` floats, `stride` floats apart, from `data`.
+inline tensor_view rows_view(const float* data, std::size_t rows, std::size_t cols, std::size_t stride) {
+  return {data, dtype::f32, shape{static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)},
+          shape{static_cast<std::int64_t>(stride), 1}};
+}
+
+// out = softmax(scale * s) v for one query's raw scores s [n] (overwritten by the probabilities)
+// and its values v [n, dv]: every output a sum over the keys in order, in fp64 (quant::exact_vecmat).
+inline void attend_scores(std::span<float> s, float scale, const tensor_view& v, std::span<float> out) {
+  for (float& e : s) e *= scale;
+  softmax(s);
+  quant::exact_vecmat(s, v, out);
+}
+
 // out = softmax(scale * q K^T) V over keys [0, n) of one head: q [d], keys/values rows of `stride`
 // floats starting at column `col`, out [dv]. Every score is a sum over the head's dims in order and
-// every output a sum over the keys in order, in fp64 (the products of two floats are exact there);
-// blocks of keys, and the output dims, run as independent chains (the same sums, faster).
+// every output a sum over the keys in order, in fp64 (the products of two floats are exact there),
+// rounded to f32 once: quant::exact_matmul_t and quant::exact_vecmat, the same bits on every target.
 inline void attend(std::span<const float> q, std::span<const float> keys, std::span<const float> values,
                    std::size_t n, std::size_t stride, std::size_t col, std::size_t vstride, std::size_t vcol,
                    std::size_t dv, float scale, std::span<float> out) {
-  constexpr std::size_t kBlock = 8;  // keys scored together
-  std::vector<float> p(n);
-  const std::size_t d = q.size();
-  for (std::size_t j0 = 0; j0 < n; j0 += kBlock) {
-    const std::size_t nb = std::min(kBlock, n - j0);
-    double s[kBlock] = {};
-    const float* k = keys.data() + j0 * stride + col;
-    for (std::size_t i = 0; i < d; ++i) {
-      const double qi = q[i];
-      for (std::size_t b = 0; b < nb; ++b) s[b] += qi * k[b * stride + i];
-    }
-    for (std::size_t b = 0; b < nb; ++b) p[j0 + b] = static_cast<float>(s[b]) * scale;
-  }
-  softmax(p);
-  std::vector<double> o(dv, 0.0);
-  for (std::size_t j = 0; j < n; ++j) {
-    const double pj = p[j];
-    const float* v = values.data() + j * vstride + vcol;
-    for (std::size_t i = 0; i < dv; ++i) o[i] += pj * v[i];
-  }
-  for (std::size_t i = 0; i < dv; ++i) out[i] = static_cast<float>(o[i]);
+  std::vector<float> s(n);
+  quant::exact_matmul_t(rows_view(q.data(), 1, q.size(), q.size()), rows_view(keys.data() + col, n, q.size(), stride), s);
+  attend_scores(s, scale, rows_view(values.data() + vcol, n, dv, vstride), out);
 }
 
 // Ministral 3's Llama-4 query scale at position pos: 1 + beta * ln(1 + floor(pos / orig)) (1 when beta is 0).
@@ -65,6 +62,7 @@ namespace detail {
 // windowed causal mask, and the cache keeps that many tokens (mlx-lm's RotatingKVCache).
 template <bool Gated, bool Windowed = false>
 struct gqa_impl {
+  static constexpr std::size_t kQueriesPerItem = 32;  // queries a work item scores at once (whole tokens)
   struct params {
     std::size_t heads = 0, kv_heads = 0, head_dim = 0, hidden = 0;  // num_attention_heads, ...
     float eps = 1e-6f;                                               // rms_norm_eps (q_norm, k_norm)
@@ -101,7 +99,7 @@ struct gqa_impl {
 
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
   // appends their keys and values to the layer cache. The projections take the L tokens at once
-  // and the (token, head) pairs run on opt.threads; a token's bits do not depend on either.
+  // and the (kv head, run of tokens) items run on opt.threads; a token's bits do not depend on either.
   template <class W>
   static void forward(const params& s, const W& w, const forward_options& opt, layer_cache& c, std::size_t offset,
                       std::span<const float> x, std::size_t L, std::span<float> out) {
@@ -135,18 +133,29 @@ struct gqa_impl {
     }
     c.keys.insert(c.keys.end(), k.begin(), k.end());
     c.values.insert(c.values.end(), v.begin(), v.end());
+    // A work item is one kv head and a run of tokens: its group's queries are scored against the
+    // run's keys at once (quant::exact_matmul_t), then each query takes its own keys' scores.
+    // Causal: the cached keys up to pos (row r is position start + r); windowed: the last `window` of them.
+    const auto first_of = [&](std::size_t pos) {
+      return Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
+    };
+    const std::size_t run = std::max<std::size_t>(1, kQueriesPerItem / group), runs = (L + run - 1) / run;
     std::vector<float> o(L * H * hd);
-    opt.threads.for_each(L * H, [&](std::size_t th) {
-      const std::size_t t = th / H, h = th % H, pos = offset + t, kvh = h / group;
-      // Causal: the cached keys up to pos (row r is position start + r); windowed: the last `window` of them.
-      const std::size_t first = Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
-      const std::size_t n = pos + 1 - first;
-      const std::span<const float> keys(c.keys.data() + (first - c.start) * row, n * row);
-      const std::span<const float> values(c.values.data() + (first - c.start) * row, n * row);
-      const std::span<float> oh(o.data() + th * hd, hd);
-      attend({q.data() + th * hd, hd}, keys, values, n, row, kvh * hd, row, kvh * hd, hd, s.scale, oh);
-      if (Gated)
-        for (std::size_t i = 0; i < hd; ++i) oh[i] *= sigmoid(gate[th * hd + i]);
+    opt.threads.for_each(KV * runs, [&](std::size_t item) {
+      const std::size_t kvh = item / runs, t0 = item % runs * run, t1 = std::min(L, t0 + run);
+      const std::size_t lo = first_of(offset + t0), n = offset + t1 - lo, rows = (t1 - t0) * group;
+      std::vector<float> qb(rows * hd), sc(rows * n);
+      for (std::size_t t = t0; t < t1; ++t)
+        std::copy_n(q.data() + (t * H + kvh * group) * hd, group * hd, qb.data() + (t - t0) * group * hd);
+      quant::exact_matmul_t(rows_view(qb.data(), rows, hd, hd), rows_view(c.keys.data() + (lo - c.start) * row + kvh * hd, n, hd, row), sc);
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t t = t0 + r / group, h = kvh * group + r % group, pos = offset + t, first = first_of(pos);
+        const std::span<float> oh(o.data() + (t * H + h) * hd, hd);
+        attend_scores({sc.data() + r * n + (first - lo), pos + 1 - first}, s.scale,
+                      rows_view(c.values.data() + (first - c.start) * row + kvh * hd, pos + 1 - first, hd, row), oh);
+        if (Gated)
+          for (std::size_t i = 0; i < hd; ++i) oh[i] *= sigmoid(gate[(t * H + h) * hd + i]);
+      }
     });
     get<"o_proj">(w).value.apply(o, L, out, opt);
     if (Windowed && c.keys.size() / row > s.window) {  // keep the last `window` tokens
