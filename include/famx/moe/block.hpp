@@ -145,6 +145,17 @@ inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_vi
   mv(down, h, y);
 }
 
+// n zeroed floats for the (token, slot) outputs of a call: a per-thread buffer that grows and is
+// reused, so that a long prompt does not map and fault in fresh pages on every call (a 512-token
+// Qwen3-30B-A3B chunk needs 33.5 MB, above glibc's largest mmap threshold; faulting it in took
+// 90-240 ms on this project's VM, more than the experts' arithmetic).
+inline std::span<float> pair_outputs(std::size_t n) {
+  static thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  std::fill_n(buffer.begin(), n, 0.0f);
+  return {buffer.data(), n};
+}
+
 // y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
 // the bits glu_forward gives it alone. With int8 activations the tokens run through qmm_int8
 // together (its rows are qmv_int8's; silu_mul row by row); exact, glu_forward per token (the
@@ -171,7 +182,8 @@ inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmat
 }  // namespace detail
 
 // out [T, D] = the MoE block applied to x [T, D] (as one rank of a split model when `split` is
-// given). Throws famx::error on inconsistent weights or sizes.
+// given). Throws famx::error on inconsistent weights or sizes. The calling thread keeps its
+// largest call's T * k * D floats of expert outputs for the next call (detail::pair_outputs).
 inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, std::span<const float> x,
                            std::size_t tokens, std::span<float> out, const moe_options& opt = {},
                            const parallel& par = {}, const moe_split* split = nullptr) {
@@ -223,7 +235,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   // Experts: the pairs in runs of one expert (a whole expert's tokens under sorted dispatch), each
   // run's tokens through the batched kernels at once; many runs -> runs across threads, few -> rows
   // across threads inside each kernel.
-  std::vector<float> y(tokens * k * D, 0.0f);
+  const std::span<float> y = detail::pair_outputs(tokens * k * D);
   const auto expert_of = [&](std::int32_t p) {
     const auto e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
     return local.empty() ? e : static_cast<std::size_t>(local[e]);
