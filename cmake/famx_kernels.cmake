@@ -10,7 +10,15 @@ function(famx_add_kernels target)
   cmake_parse_arguments(ARG "ALL_TARGETS" "" "" ${ARGN})
   set(tu "${CMAKE_CURRENT_BINARY_DIR}/${target}_famx_kernels.cpp")
   configure_file("${_famx_kernels_dir}/famx_kernels.cpp.in" "${tu}" @ONLY)
-  target_sources(${target} PRIVATE "${tu}")
+  # First among the target's sources: Ninja starts ready jobs in the order they were written, and
+  # this is the target's longest compilation (minutes under sanitizers): started last, it would
+  # run alone at the end of a parallel build.
+  get_target_property(sources ${target} SOURCES)
+  if(sources)
+    set_property(TARGET ${target} PROPERTY SOURCES "${tu};${sources}")
+  else()
+    set_property(TARGET ${target} PROPERTY SOURCES "${tu}")
+  endif()
   get_target_property(type ${target} TYPE)
   if(type STREQUAL "EXECUTABLE")
     target_compile_definitions(${target} PRIVATE FAMX_EXTERN_KERNELS)
