@@ -1,13 +1,14 @@
-# famx_add_kernels(<target> [ALL_TARGETS])
+# famx_add_kernels(<target> [ALL_TARGETS] [SKIP_TARGETS <expr>])
 #
 # Opt-in "compile kernels once" mode: adds one generated translation unit holding every famx SIMD
 # kernel for every Highway target to <target>, and makes the other sources of <target> (and of
 # targets linking it PUBLIC/INTERFACE) see only declarations, so including <famx/kernels.hpp>
 # costs them almost nothing. ALL_TARGETS compiles every attainable target, even when the
 # compiler flags already imply a baseline (tests use it so that every target can be checked).
+# SKIP_TARGETS leaves out the Highway targets of a HWY_DISABLED_TARGETS expression (HWY_AVX3|HWY_SSSE3).
 set(_famx_kernels_dir "${CMAKE_CURRENT_LIST_DIR}")
 function(famx_add_kernels target)
-  cmake_parse_arguments(ARG "ALL_TARGETS" "" "" ${ARGN})
+  cmake_parse_arguments(ARG "ALL_TARGETS" "SKIP_TARGETS" "" ${ARGN})
   set(tu "${CMAKE_CURRENT_BINARY_DIR}/${target}_famx_kernels.cpp")
   configure_file("${_famx_kernels_dir}/famx_kernels.cpp.in" "${tu}" @ONLY)
   # First among the target's sources: Ninja starts ready jobs in the order they were written, and
@@ -28,5 +29,8 @@ function(famx_add_kernels target)
   set_source_files_properties("${tu}" PROPERTIES COMPILE_DEFINITIONS "FAMX_IMPLEMENT_KERNELS")
   if(ARG_ALL_TARGETS)
     set_property(SOURCE "${tu}" APPEND PROPERTY COMPILE_DEFINITIONS "HWY_COMPILE_ALL_ATTAINABLE")
+  endif()
+  if(ARG_SKIP_TARGETS)
+    set_property(SOURCE "${tu}" APPEND PROPERTY COMPILE_DEFINITIONS "HWY_DISABLED_TARGETS=(${ARG_SKIP_TARGETS})")
   endif()
 endfunction()

@@ -126,7 +126,6 @@ inline void check_matvec_args(const tensor_view& w, std::size_t x_size, std::siz
     throw error(errc::shape_mismatch, "matvec.y", size_str(y_size), size_str(static_cast<std::size_t>(w.dims[0])));
 }
 
-
 // Throws unless v (argument `what` of `fn`) is an f32 rank-2 view with unit inner stride whose rows do not overlap.
 inline void check_rows_view(const tensor_view& v, const char* fn, const char* what) {
   const std::string at = std::string(fn) + "." + what;
