@@ -82,20 +82,29 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::RebindToSigned<decltype(df)> di;
   const std::size_t N = hn::Lanes(df), nb = kV * N;
+  // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
+  // the stack and every vpdpbusd pays a load and a store.
   hn::Vec<decltype(di)> acc[kT][kV];
+  HWY_UNROLL(8)
   for (std::size_t t = 0; t < kT; ++t)
+    HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) acc[t][j] = hn::Zero(di);
   for (std::size_t k = g * gw; k < (g + 1) * gw; ++k) {
     hn::Vec<decltype(du)> wv[kV];
+    HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) wv[j] = hn::Load(du, p.w + k * nb + j * N);
+    HWY_UNROLL(8)
     for (std::size_t t = 0; t < kT; ++t) {
       const auto xa_t = hn::Set(du, xw[t][kBits == 4 ? 2 * k : k]);
       const auto xb_t = kBits == 4 ? hn::Set(du, xw[t][2 * k + 1]) : xa_t;
+      HWY_UNROLL(2)
       for (std::size_t j = 0; j < kV; ++j) acc[t][j] = DotInt8<kBits>(du, acc[t][j], wv[j], xa_t, xb_t);
     }
   }
+  HWY_UNROLL(8)
   for (std::size_t t = 0; t < kT; ++t) {
     const auto a = hn::Set(df, xa[t][g]), sum = hn::Set(df, sx[t][g]);
+    HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) {
       const auto dv = hn::Mul(hn::ConvertTo(df, acc[t][j]), a);
       const auto s = hn::Load(df, p.s + g * nb + j * N), b = hn::Load(df, p.b + g * nb + j * N);
