@@ -147,20 +147,43 @@ inline void QuantizeGroupInt8(const float* HWY_RESTRICT x, std::size_t j0, std::
 #endif
 }
 
+// max |x[0 .. n)| (exact in any order); n is a multiple of 32.
+HWY_INLINE float GroupAbsMax(const float* HWY_RESTRICT x, std::size_t n) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  auto m = hn::Zero(df);
+  std::size_t k = 0;
+  for (; k + N <= n; k += N) m = hn::Max(m, hn::Abs(hn::LoadU(df, x + k)));
+  float amax = hn::GetLane(hn::MaxOfLanes(df, m));
+  for (; k < n; ++k) amax = std::max(amax, std::fabs(x[k]));
+  return amax;
+}
+
 // One token's int8 activation as qmv_int8 quantizes it: the group sums sx[g] (in index order),
 // the scales xa[g] = max|x_g| / 127 and the codes (QuantizeGroupInt8<kBits>'s layout) in xq,
 // which must start zeroed (an all-zero group stays zero).
 template <int kBits>
 inline void QuantizeActivationInt8(const float* HWY_RESTRICT x, std::size_t G, std::size_t gs,
                                    float* HWY_RESTRICT sx, float* HWY_RESTRICT xa, std::int8_t* HWY_RESTRICT xq) {
-  for (std::size_t g = 0; g < G; ++g) {
-    float t = 0, amax = 0;
+  // Each group's sum is one serial chain in index order; kChains groups run side by side so that
+  // the chains overlap instead of waiting on each other's adds.
+  constexpr std::size_t kChains = 8;
+  std::size_t g = 0;
+  for (; g + kChains <= G; g += kChains) {
+    float t[kChains] = {};
     for (std::size_t k = 0; k < gs; ++k) {
-      t += x[g * gs + k];
-      amax = std::max(amax, std::fabs(x[g * gs + k]));
+      HWY_UNROLL(8)
+      for (std::size_t c = 0; c < kChains; ++c) t[c] += x[(g + c) * gs + k];
     }
+    for (std::size_t c = 0; c < kChains; ++c) sx[g + c] = t[c];
+  }
+  for (; g < G; ++g) {
+    float t = 0;
+    for (std::size_t k = 0; k < gs; ++k) t += x[g * gs + k];
     sx[g] = t;
-    const float a = amax / 127.0f;
+  }
+  for (g = 0; g < G; ++g) {
+    const float a = GroupAbsMax(x + g * gs, gs) / 127.0f;
     xa[g] = a;
     if (a > 0) QuantizeGroupInt8<kBits>(x, g * gs, gs, a, xq);
   }
