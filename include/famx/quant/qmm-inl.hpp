@@ -186,15 +186,22 @@ HWY_INLINE void GroupTileExact(const float* HWY_RESTRICT pq, const float* HWY_RE
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df), nb = kV * N;
   for (std::size_t k = g * gw; k < (g + 1) * gw; ++k) {  // per word: ChunkDot1's two chains
+    // Every loop over the tile is unrolled by pragma (GCC -O2 keeps them rolled, and the chains
+    // then live on the stack).
     hn::Vec<decltype(df)> even[kT][kV], odd[kT][kV];
+    HWY_UNROLL(4)
     for (std::size_t t = 0; t < kT; ++t)
+      HWY_UNROLL(2)
       for (std::size_t v = 0; v < kV; ++v) even[t][v] = odd[t][v] = hn::Zero(df);
     HWY_UNROLL(16)
     for (std::size_t j = 0; j < kPer; ++j) {
       hn::Vec<decltype(df)> q[kV];
+      HWY_UNROLL(2)
       for (std::size_t v = 0; v < kV; ++v) q[v] = hn::Load(df, pq + (k * kPer + j) * nb + v * N);
+      HWY_UNROLL(4)
       for (std::size_t t = 0; t < kT; ++t) {
         const auto xj = hn::Set(df, xs[t][k * kPer + j]);
+        HWY_UNROLL(2)
         for (std::size_t v = 0; v < kV; ++v) {
           if (j % 2 == 0) {
             even[t][v] = hn::MulAdd(q[v], xj, even[t][v]);
@@ -204,7 +211,9 @@ HWY_INLINE void GroupTileExact(const float* HWY_RESTRICT pq, const float* HWY_RE
         }
       }
     }
+    HWY_UNROLL(4)
     for (std::size_t t = 0; t < kT; ++t)
+      HWY_UNROLL(2)
       for (std::size_t v = 0; v < kV; ++v)
         hn::Store(hn::Add(even[t][v], odd[t][v]), df, words + ((t * kV + v) * gw + k - g * gw) * N);
   }
