@@ -236,7 +236,7 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
   for (std::int64_t t : famx::kernel_targets()) {
     famx::force_target guard(t);
     CAPTURE(std::string(hwy::TargetName(t)));
-    for (std::size_t tokens : {1, 9, 40}) {
+    for (std::size_t tokens : {1, 9, 40, 80}) {
       CAPTURE(tokens);
       const auto x = random_x(tokens * b.D, 43);
       for (bool int8 : {false, true}) {
