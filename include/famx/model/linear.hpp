@@ -60,8 +60,9 @@ struct linear {
 
   // y [m, rows] = x [m, cols] W^T + b (without b when partial). Each token's row has the bits of a
   // one-token call on it, for any m and any o.threads: quantized with int8 activations, qmm_int8 (its
-  // rows are qmv_int8's); quantized exact, the batch-invariant qmm (its rows are qmv's); dense,
-  // dense_matvec per token, rows split over the threads.
+  // rows are qmv_int8's); quantized exact, qmv per token (the batch-invariant qmm gives the same bits
+  // but is slower than m qmv calls today, bench_quant); dense, dense_matvec per token, rows split
+  // over the threads.
   void apply(std::span<const float> x, std::size_t m, std::span<float> y, const forward_options& o = {}) const {
     if (x.size() != m * cols || y.size() != m * rows)
       throw error(errc::shape_mismatch, "linear.apply", std::to_string(x.size()) + " inputs, " + std::to_string(y.size()) + " outputs",
@@ -69,7 +70,7 @@ struct linear {
     if (quantized && o.int8_activations) {
       m == 1 ? quant::qmv_int8(*quantized, x, y, o.threads) : quant::qmm_int8(*quantized, x, m, y, o.threads);
     } else if (quantized) {
-      m == 1 ? quant::qmv(*quantized, x, y, o.threads) : quant::qmm(*quantized, x, m, y, o.threads);
+      for (std::size_t t = 0; t < m; ++t) quant::qmv(*quantized, x.subspan(t * cols, cols), y.subspan(t * rows, rows), o.threads);
     } else {
       const std::size_t per = workers_rows(rows, o.threads.workers), chunks = (rows + per - 1) / per;
       o.threads.for_each(chunks, [&](std::size_t ci) {

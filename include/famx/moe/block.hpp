@@ -95,7 +95,7 @@ struct moe_options {
   bool sorted = true;           // run the (token, expert) pairs grouped by expert
   double capacity_factor = 0;   // > 0: static capacity ceil(factor * T * k / E) per expert
   bool int8_activations = false;  // experts use qmv_int8 arithmetic (faster, bounded error)
-  bool batched = true;          // an expert's tokens run through qmm / qmm_int8 together (same bits as one by one)
+  bool batched = true;          // int8: an expert's tokens run through qmm_int8 together (same bits as one by one)
 };
 
 // How a block runs as one rank of a split model: which routed experts the rank's stacks hold, and
@@ -156,20 +156,15 @@ inline std::span<float> pair_outputs(std::size_t n) {
   return {buffer.data(), n};
 }
 
-// Exact experts run batched from this many tokens on: below it the batch-invariant qmm's per-call
-// repack of the expert's weights costs more than it saves (bench_moe: Qwen3-30B-A3B's ~32 tokens
-// per expert ran 1.5x slower batched than one by one; the 512-token shared expert pays).
-inline constexpr std::size_t exact_batch_tokens = 64;
-
 // y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
-// the bits glu_forward gives it alone. The tokens run through qmm_int8 together with int8
-// activations (its rows are qmv_int8's), through the batch-invariant qmm otherwise (its rows are
-// qmv's) from exact_batch_tokens on; silu_mul row by row.
+// the bits glu_forward gives it alone. With int8 activations the tokens run through qmm_int8
+// together (its rows are qmv_int8's; silu_mul row by row); exact, glu_forward per token (the
+// batch-invariant qmm gives the same bits but is slower than per-token swiglu today, bench_quant).
 inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
                               const quant::qmatrix_view& down, std::span<const float> x, std::size_t m,
                               std::span<float> y, const moe_options& opt, std::vector<float>& h,
                               std::vector<float>& u, const parallel& par) {
-  if (m == 1 || !opt.batched || (!opt.int8_activations && m < exact_batch_tokens)) {
+  if (m == 1 || !opt.batched || !opt.int8_activations) {
     for (std::size_t t = 0; t < m; ++t)
       glu_forward(gate, up, down, x.subspan(t * gate.cols, gate.cols), y.subspan(t * down.rows, down.rows), opt, h, u, par);
     return;
@@ -178,13 +173,10 @@ inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmat
   h.resize(m * I);
   u.resize(2 * m * I);
   const std::span<float> g(u.data(), m * I), v(u.data() + m * I, m * I);
-  const auto mm = [&](const quant::qmatrix_view& w, std::span<const float> in, std::span<float> out) {
-    opt.int8_activations ? quant::qmm_int8(w, in, m, out, par) : quant::qmm(w, in, m, out, par);
-  };
-  mm(gate, x, g);
-  mm(up, x, v);
+  quant::qmm_int8(gate, x, m, g, par);
+  quant::qmm_int8(up, x, m, v, par);
   for (std::size_t t = 0; t < m; ++t) silu_mul(g.subspan(t * I, I), v.subspan(t * I, I), std::span(h).subspan(t * I, I));
-  mm(down, h, y);
+  quant::qmm_int8(down, h, m, y, par);
 }
 
 }  // namespace detail
