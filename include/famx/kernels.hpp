@@ -58,6 +58,8 @@ HWY_EXPORT(QmvInt8);
 HWY_EXPORT(QmmF32);
 HWY_EXPORT(QmmBF16);
 HWY_EXPORT(QmmInt8);
+HWY_EXPORT(QmmInt8Panels);
+HWY_EXPORT(FillInt8Panels);
 HWY_EXPORT(QmmFastF32);
 HWY_EXPORT(QmmFastBF16);
 HWY_EXPORT(MatvecF32);
@@ -107,6 +109,17 @@ FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> 
                                   std::span<float> y, const parallel& par) {
   detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_int8");
   if (m != 0) HWY_DYNAMIC_DISPATCH(QmmInt8)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void fill_int8_panels(const qmatrix_view& w, std::uint32_t* out, const parallel& par) {
+  detail::check_int8_panels_source(w, "fill_int8_panels.w");
+  HWY_DYNAMIC_DISPATCH(FillInt8Panels)(w, out, par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par) {
+  detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_int8");
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QmmInt8Panels)(w, x.data(), m, y.data(), par);
 }
 
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,

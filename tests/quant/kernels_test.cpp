@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <famx/famx.hpp>
+#include <famx/quant/int8_panels.hpp>
 
 namespace {
 
@@ -302,8 +304,9 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
 }
 
 TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, for any token count, target and thread count") {
-  // qmm_int8: 4- and 8-bit take the integer tiles (a short last tile repeats its last token),
-  // 3-bit falls back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
+  // qmm_int8: 4- and 8-bit take the integer tiles (a short last tile repeats its last token), on
+  // the MLX view and on load-time panels (one-token tiles below 4 tokens); 3-bit falls back like
+  // qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
   // 37 rows leave a partial block of rows on every target; 384 and 640 columns give 3, 5, 6, 10,
   // 12 and 20 groups (odd blocks in the group tree).
   std::mt19937 rng(31);
@@ -319,6 +322,9 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
         std::vector<float> x(max_m * cols);
         for (std::size_t j = 0; j < x.size(); ++j) x[j] = (j % 13 == 0 ? 7.0f : 1.0f) * nd(rng);
         std::fill_n(x.begin() + static_cast<std::ptrdiff_t>(cols), gs, 0.0f);  // token 1: an all-zero group
+        // The load-time panel layout (4- and 8-bit): 37 rows leave a partial panel.
+        const std::optional<famx::quant::int8_panels> panels =
+            bits == 4 || bits == 8 ? std::optional(famx::quant::int8_panels(q.view(), pool.hook())) : std::nullopt;
         for_each_target([&] {
           std::vector<float> want_int8(max_m * rows), want(max_m * rows), y(max_m * rows);
           for (std::size_t t = 0; t < max_m; ++t) {
@@ -339,6 +345,11 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
               if (bits != 2) {
                 std::fill(y.begin(), y.end(), NAN);
                 famx::quant::qmm_int8(q.view(), xm, m, ym, par);
+                REQUIRE(std::equal(ym.begin(), ym.end(), want_int8.begin()));
+              }
+              if (panels) {
+                std::fill(y.begin(), y.end(), NAN);
+                famx::quant::qmm_int8(panels->view(), xm, m, ym, par);
                 REQUIRE(std::equal(ym.begin(), ym.end(), want_int8.begin()));
               }
               std::fill(y.begin(), y.end(), NAN);
@@ -569,6 +580,20 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
   std::vector<float> x2t(128);
   CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), x2t, 2, y7),
                        "qmm_int8.y: found 7 elements, expected 8 elements (m * rows)", famx::error);
+  const famx::quant::int8_panels panels(q.view());
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), x_ok, 2, y),
+                       "qmm_int8.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), x2t, 2, y7),
+                       "qmm_int8.y: found 7 elements, expected 8 elements (m * rows)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(famx::quant::int8_panels_view{}, x_ok, 1, y),
+                       "qmm_int8.w: found a null data pointer, expected panels built by int8_panels", famx::error);
+  const auto q3 = make_weights(4, 64, {3, 64}, famx::dtype::bf16, [](std::size_t, std::size_t) { return 0.5f; });
+  CHECK_THROWS_WITH_AS(famx::quant::int8_panels(q3.view(), {}, "layers.0.mlp.down_proj"),
+                       "layers.0.mlp.down_proj.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)", famx::error);
+  auto unaligned = q.view();
+  unaligned.cols = 48;
+  CHECK_THROWS_WITH_AS(famx::quant::int8_panels{unaligned},
+                       "int8_panels.w.cols: found 48, expected a positive multiple of the group size 64", famx::error);
   auto bad = q.view();
   bad.format.bits = 7;
   CHECK_THROWS_WITH_AS(famx::quant::qmv(bad, x_ok, y), "qmv.w.bits: found 7, expected one of 2, 3, 4, 5, 6, 8",

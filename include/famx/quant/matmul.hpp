@@ -16,6 +16,7 @@
 #include "famx/core/error.hpp"
 #include "famx/core/parallel.hpp"
 #include "famx/core/tensor.hpp"
+#include "famx/quant/panel_layout.hpp"
 #include "famx/quant/qmatrix.hpp"
 
 #include "famx/core/targets.hpp"
@@ -62,6 +63,11 @@ FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const float> x, st
 // tokens and rows; the fp32 steps are qmv_int8's, in its order). Error bound: qmv_int8's.
 FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> x, std::size_t m,
                                   std::span<float> y, const parallel& par = {});
+// qmm_int8 on weights in the load-time panel layout (int8_panels): the same rows, bit for bit, as
+// qmm_int8 and qmv_int8 on the MLX view the panels were built from, without the per-call repack;
+// below 4 tokens it runs one-token tiles (the decode case).
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, std::span<const float> x, std::size_t m,
+                                  std::span<float> y, const parallel& par = {});
 // Y = X W^T with bf16 activations (each row equals qmv with bf16 activations).
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
                              std::span<float> y, const parallel& par = {});
@@ -94,24 +100,29 @@ namespace quant::detail {
 
 inline std::string size_str(std::size_t n) { return std::to_string(n) + " elements"; }
 
+// Throws unless x, y hold m*cols and m*rows elements.
+inline void check_qmm_sizes(std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size,
+                            std::size_t m, const std::string& f) {
+  if (x_size != m * cols)
+    throw error(errc::shape_mismatch, f + ".x", size_str(x_size), size_str(m * cols) + " (m * cols)");
+  if (y_size != m * rows)
+    throw error(errc::shape_mismatch, f + ".y", size_str(y_size), size_str(m * rows) + " (m * rows)");
+}
+
 // Throws unless w is usable and x, y hold m*cols and m*rows elements.
 inline void check_qmm_args(const qmatrix_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
                            const char* fn) {
   const std::string f(fn);
-  if (auto r = validate(w.format, f + ".w"); !r) throw r.err();
-  if (w.packed == nullptr || w.scales == nullptr || w.biases == nullptr)
-    throw error(errc::invalid_value, f + ".w", "a null data pointer", "packed, scales and biases set");
-  if (w.cols == 0 || w.cols % static_cast<std::size_t>(w.format.group_size) != 0)
-    throw error(errc::not_divisible, f + ".w.cols", std::to_string(w.cols),
-                "a positive multiple of the group size " + std::to_string(w.format.group_size));
-  if (w.scale_type != dtype::f32 && w.scale_type != dtype::f16 && w.scale_type != dtype::bf16)
-    throw error(errc::wrong_type, f + ".w.scale_type", std::string(to_string(w.scale_type)), "f32, f16 or bf16");
-  if (w.packed_stride < w.format.packed_words(w.cols) || w.scale_stride < w.groups())
-    throw error(errc::out_of_bounds, f + ".w", "row strides shorter than a row", "strides >= the row size");
-  if (x_size != m * w.cols)
-    throw error(errc::shape_mismatch, f + ".x", size_str(x_size), size_str(m * w.cols) + " (m * cols)");
-  if (y_size != m * w.rows)
-    throw error(errc::shape_mismatch, f + ".y", size_str(y_size), size_str(m * w.rows) + " (m * rows)");
+  check_qmatrix(w, f + ".w");
+  check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
+}
+
+// Throws unless w holds panels (built by int8_panels) and x, y hold m*cols and m*rows elements.
+inline void check_qmm_args(const int8_panels_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
+                           const char* fn) {
+  const std::string f(fn);
+  if (w.data == nullptr) throw error(errc::invalid_value, f + ".w", "a null data pointer", "panels built by int8_panels");
+  check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
 }
 
 // Throws unless w is a rank-2 f32/bf16 matrix with unit inner stride and x, y fit it.

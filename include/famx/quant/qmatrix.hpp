@@ -56,6 +56,25 @@ struct qmatrix_view {
   }
 };
 
+namespace detail {
+
+// Throws famx::error (naming `name`) unless w is usable by the kernels: a valid format, data
+// pointers set, whole groups of columns, f32/f16/bf16 scales and row strides that hold a row.
+inline void check_qmatrix(const qmatrix_view& w, const std::string& name) {
+  if (auto r = validate(w.format, name); !r) throw r.err();
+  if (w.packed == nullptr || w.scales == nullptr || w.biases == nullptr)
+    throw error(errc::invalid_value, name, "a null data pointer", "packed, scales and biases set");
+  if (w.cols == 0 || w.cols % static_cast<std::size_t>(w.format.group_size) != 0)
+    throw error(errc::not_divisible, name + ".cols", std::to_string(w.cols),
+                "a positive multiple of the group size " + std::to_string(w.format.group_size));
+  if (w.scale_type != dtype::f32 && w.scale_type != dtype::f16 && w.scale_type != dtype::bf16)
+    throw error(errc::wrong_type, name + ".scale_type", std::string(to_string(w.scale_type)), "f32, f16 or bf16");
+  if (w.packed_stride < w.format.packed_words(w.cols) || w.scale_stride < w.groups())
+    throw error(errc::out_of_bounds, name, "row strides shorter than a row", "strides >= the row size");
+}
+
+}  // namespace detail
+
 // Builds a view from MLX tensors: packed u32 [out, in*bits/32], scales and biases [out, in/group]
 // of one float dtype. `name` is the module path used in errors ("layers.0.mlp.down_proj").
 inline result<qmatrix_view> make_qmatrix_view(const tensor_view& packed, const tensor_view& scales,

@@ -1,6 +1,7 @@
 // Per-target qmm_int8: M tokens with int8 activations. Each token is quantized exactly as qmv_int8
-// quantizes it; a block of rows is repacked once (word k of N consecutive rows side by side, so
-// each lane accumulates its own row and no horizontal sum is needed) and multiplied in register
+// quantizes it; the weights are read in quant::int8_panels' layout (word k of 32 consecutive rows
+// side by side, so each lane accumulates its own row and no horizontal sum is needed), repacked per
+// call from an MLX view or built once at load time, and multiplied in register
 // tiles of kInt8TileTokens tokens x kInt8TileVecs row vectors with the DotInt8 building block
 // (vpdpbusd with VNNI, maddubs elsewhere). A group's integer dot product is exact in any order;
 // its partial s_g * (d_g * a_g) + b_g * sum(x_g) takes GroupPartialsN's operations and the
@@ -11,10 +12,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "famx/core/config.hpp"
 #include "famx/core/dtype.hpp"
 #include "famx/core/parallel.hpp"
+#include "famx/core/error.hpp"
+#include "famx/quant/panel_layout.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
 
@@ -33,7 +37,7 @@ inline namespace FAMX_ABI {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The register tile: tokens x vectors of rows (accumulators kInt8TileTokens * kInt8TileVecs).
+// The register tile: up to kInt8TileTokens tokens x kInt8TileVecs vectors of rows.
 inline constexpr std::size_t kInt8TileTokens = 8;
 inline constexpr std::size_t kInt8TileVecs = 2;
 
@@ -47,43 +51,39 @@ struct QmmInt8Act {
   std::size_t xw_per_token;
 };
 
-// One block of rows, repacked: words [words][kInt8TileVecs * N], scales and biases [G][same] f32.
+// kInt8TileVecs vectors of rows inside a panel (quant::int8_panels_view's layout): codes [words],
+// scales and biases [G], each entry kPanelRows apart. On the first pass over a panel, `ahead` and
+// `ahead_s`, `ahead_b` are the next panel's codes, scales and biases, fetched a group at a time
+// while this one is multiplied (null otherwise).
 struct QmmInt8Panel {
   const std::uint32_t* w;
   const float* s;
   const float* b;
+  const std::uint32_t* ahead;
+  const float* ahead_s;
+  const float* ahead_b;
 };
 
-// Rows [n0, n0 + nb) of w in the panel layout (rows past the end are zero).
-template <class ScaleT>
-inline void RepackInt8Panel(const quant::qmatrix_view& w, std::size_t n0, std::size_t nb, std::uint32_t* HWY_RESTRICT pw,
-                            float* HWY_RESTRICT ps, float* HWY_RESTRICT pb) {
-  const std::size_t words = w.format.packed_words(w.cols), G = w.groups();
-  const auto* scales = static_cast<const ScaleT*>(w.scales);
-  const auto* biases = static_cast<const ScaleT*>(w.biases);
-  for (std::size_t i = 0; i < nb; ++i) {
-    const bool in = n0 + i < w.rows;
-    const std::uint32_t* row = in ? w.row(n0 + i) : nullptr;
-    for (std::size_t k = 0; k < words; ++k) pw[k * nb + i] = in ? row[k] : 0u;
-    for (std::size_t g = 0; g < G; ++g) {
-      ps[g * nb + i] = in ? ScaleToF32(scales[(n0 + i) * w.scale_stride + g]) : 0.0f;
-      pb[g * nb + i] = in ? ScaleToF32(biases[(n0 + i) * w.scale_stride + g]) : 0.0f;
-    }
-  }
-}
-
-// The partials p = s * (d * a) + b * sum(x) of group g for the tile's tokens (their activation
+// The partials p = s * (d * a) + b * sum(x) of group g for the tile's kT tokens (their activation
 // words xw[t], group sums sx[t], scales xa[t]): out[(t * kInt8TileVecs + j) * N + i].
-template <int kBits>
+template <int kBits, std::size_t kT>
 HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const* xw, const float* const* sx,
                               const float* const* xa, std::size_t g, std::size_t gw, float* HWY_RESTRICT out) {
-  constexpr std::size_t kT = kInt8TileTokens, kV = kInt8TileVecs;
+  constexpr std::size_t kV = kInt8TileVecs, kLd = quant::kPanelRows;
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::RebindToSigned<decltype(df)> di;
-  const std::size_t N = hn::Lanes(df), nb = kV * N;
+  const std::size_t N = hn::Lanes(df);
   // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
   // the stack and every vpdpbusd pays a load and a store.
+  if (p.ahead) {  // the next panel's group g: its codes, scales and biases (64-byte lines)
+    constexpr std::size_t kLine = 64 / sizeof(std::uint32_t);
+    for (std::size_t i = g * gw * kLd; i < (g + 1) * gw * kLd; i += kLine) hwy::Prefetch(p.ahead + i);
+    for (std::size_t i = 0; i < kLd; i += kLine) {
+      hwy::Prefetch(p.ahead_s + g * kLd + i);
+      hwy::Prefetch(p.ahead_b + g * kLd + i);
+    }
+  }
   hn::Vec<decltype(di)> acc[kT][kV];
   HWY_UNROLL(8)
   for (std::size_t t = 0; t < kT; ++t)
@@ -92,7 +92,7 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
   for (std::size_t k = g * gw; k < (g + 1) * gw; ++k) {
     hn::Vec<decltype(du)> wv[kV];
     HWY_UNROLL(2)
-    for (std::size_t j = 0; j < kV; ++j) wv[j] = hn::Load(du, p.w + k * nb + j * N);
+    for (std::size_t j = 0; j < kV; ++j) wv[j] = hn::Load(du, p.w + k * kLd + j * N);
     HWY_UNROLL(8)
     for (std::size_t t = 0; t < kT; ++t) {
       const auto xa_t = hn::Set(du, xw[t][kBits == 4 ? 2 * k : k]);
@@ -107,7 +107,7 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
     HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) {
       const auto dv = hn::Mul(hn::ConvertTo(df, acc[t][j]), a);
-      const auto s = hn::Load(df, p.s + g * nb + j * N), b = hn::Load(df, p.b + g * nb + j * N);
+      const auto s = hn::Load(df, p.s + g * kLd + j * N), b = hn::Load(df, p.b + g * kLd + j * N);
       hn::Store(hn::MulAdd(s, dv, hn::Mul(b, sum)), df, out + (t * kV + j) * N);
     }
   }
@@ -115,25 +115,26 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
 
 // The tile of groups [g0, g0 + ng) summed in tree_sum's tree (halves at ceil); `stack` holds one
 // tile per level.
-template <int kBits>
+template <int kBits, std::size_t kT>
 inline void TileTreeInt8(const QmmInt8Panel& p, const std::uint32_t* const* xw, const float* const* sx,
                          const float* const* xa, std::size_t gw, std::size_t g0, std::size_t ng,
                          float* HWY_RESTRICT out, float* HWY_RESTRICT stack) {
-  if (ng == 1) return GroupTileInt8<kBits>(p, xw, sx, xa, g0, gw, out);
+  if (ng == 1) return GroupTileInt8<kBits, kT>(p, xw, sx, xa, g0, gw, out);
   const hn::ScalableTag<float> df;
-  const std::size_t N = hn::Lanes(df), tile = kInt8TileTokens * kInt8TileVecs * N;
+  const std::size_t N = hn::Lanes(df), tile = kT * kInt8TileVecs * N;
   const std::size_t h = (ng + 1) / 2;
-  TileTreeInt8<kBits>(p, xw, sx, xa, gw, g0, h, out, stack + tile);
-  TileTreeInt8<kBits>(p, xw, sx, xa, gw, g0 + h, ng - h, stack, stack + tile);
+  TileTreeInt8<kBits, kT>(p, xw, sx, xa, gw, g0, h, out, stack + tile);
+  TileTreeInt8<kBits, kT>(p, xw, sx, xa, gw, g0 + h, ng - h, stack, stack + tile);
   for (std::size_t i = 0; i < tile; i += N)
     hn::Store(hn::Add(hn::Load(df, out + i), hn::Load(df, stack + i)), df, out + i);
 }
 
-// Quantizes the m tokens of x (threads split over tokens) into the calling thread's prep slots.
+// Quantizes the m tokens of x [m, K] (threads split over tokens) into the calling thread's prep
+// slots.
 template <int kBits>
-inline QmmInt8Act QmmInt8Prepare(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, std::size_t m,
-                                 const parallel& par) {
-  const std::size_t K = w.cols, G = w.groups(), gs = static_cast<std::size_t>(w.format.group_size);
+inline QmmInt8Act QmmInt8Prepare(const quant::affine_format& fmt, std::size_t K, const float* HWY_RESTRICT x,
+                                 std::size_t m, const parallel& par) {
+  const std::size_t G = fmt.groups(K), gs = static_cast<std::size_t>(fmt.group_size);
   const std::size_t per = K / 4;  // u32 words of codes per token (both widths)
   float* sx = ScratchFloats(kSlotSx, 2 * m * G);
   auto* xw = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotXp, m * per));
@@ -153,61 +154,175 @@ inline QmmInt8Act QmmInt8Prepare(const quant::qmatrix_view& w, const float* HWY_
   return QmmInt8Act{sx, sx + m * G, xw, per};
 }
 
-// Y = X W^T with int8 activations for int8_widths codes; rows of blocks split over threads.
-template <int kBits>
-inline void QmmInt8Tiles(const quant::qmatrix_view& w, const float* HWY_RESTRICT x, std::size_t m,
-                         float* HWY_RESTRICT y, const parallel& par) {
-  constexpr std::size_t kT = kInt8TileTokens, kV = kInt8TileVecs;
-  const hn::ScalableTag<float> df;
-  const std::size_t N = hn::Lanes(df), nb = kV * N;
-  const std::size_t G = w.groups(), words = w.format.packed_words(w.cols), gw = w.format.group_words();
-  const QmmInt8Act act = QmmInt8Prepare<kBits>(w, x, m, par);
+// Rows [n0, n0 + n) of scales (or biases) v, of type ScaleT, widened to f32 and transposed to
+// out [G][kPanelRows].
+template <class ScaleT>
+inline void WidenPanelScales(const quant::qmatrix_view& w, const void* v, std::size_t n0, std::size_t n,
+                             float* HWY_RESTRICT out) {
+  const auto* src = static_cast<const ScaleT*>(v);
+  const std::size_t G = w.groups();
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t g = 0; g < G; ++g) out[g * quant::kPanelRows + i] = ScaleToF32(src[(n0 + i) * w.scale_stride + g]);
+}
+
+// Panel p of w (quant::int8_panels_view's layout, panel_words() u32) written to out: the codes
+// transposed in 4 x 4 blocks of 128-bit vectors (words per row are a multiple of 4 for 4- and
+// 8-bit codes), the scales and biases widened exactly.
+inline void FillInt8Panel(const quant::qmatrix_view& w, std::size_t p, std::uint32_t* HWY_RESTRICT out) {
+  constexpr std::size_t kLd = quant::kPanelRows;
+  const std::size_t words = w.format.packed_words(w.cols), G = w.groups(), n0 = p * kLd;
+  const std::size_t n = std::min(kLd, w.rows - n0);
+  if (n < kLd) std::fill_n(out, kLd * (words + 2 * G), 0u);
+  std::size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<std::uint32_t, 4> d;
+  const hn::Repartition<std::uint64_t, decltype(d)> d64;
+  for (; i + 4 <= n; i += 4) {
+    const std::uint32_t* r[4] = {w.row(n0 + i), w.row(n0 + i + 1), w.row(n0 + i + 2), w.row(n0 + i + 3)};
+    for (std::size_t k = 0; k < words; k += 4) {
+      const auto r0 = hn::LoadU(d, r[0] + k), r1 = hn::LoadU(d, r[1] + k);
+      const auto r2 = hn::LoadU(d, r[2] + k), r3 = hn::LoadU(d, r[3] + k);
+      const auto lo01 = hn::BitCast(d64, hn::InterleaveLower(d, r0, r1));  // r0[0] r1[0] r0[1] r1[1]
+      const auto lo23 = hn::BitCast(d64, hn::InterleaveLower(d, r2, r3));
+      const auto hi01 = hn::BitCast(d64, hn::InterleaveUpper(d, r0, r1));  // r0[2] r1[2] r0[3] r1[3]
+      const auto hi23 = hn::BitCast(d64, hn::InterleaveUpper(d, r2, r3));
+      hn::Store(hn::BitCast(d, hn::InterleaveLower(d64, lo01, lo23)), d, out + k * kLd + i);
+      hn::Store(hn::BitCast(d, hn::InterleaveUpper(d64, lo01, lo23)), d, out + (k + 1) * kLd + i);
+      hn::Store(hn::BitCast(d, hn::InterleaveLower(d64, hi01, hi23)), d, out + (k + 2) * kLd + i);
+      hn::Store(hn::BitCast(d, hn::InterleaveUpper(d64, hi01, hi23)), d, out + (k + 3) * kLd + i);
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const std::uint32_t* row = w.row(n0 + i);
+    for (std::size_t k = 0; k < words; ++k) out[k * kLd + i] = row[k];
+  }
+  auto* s = reinterpret_cast<float*>(out + words * kLd);
+  for (auto [src, dst] : {std::pair{w.scales, s}, std::pair{w.biases, s + G * kLd}}) {
+    switch (w.scale_type) {
+      case dtype::f32: WidenPanelScales<float>(w, src, n0, n, dst); break;
+      case dtype::f16: WidenPanelScales<f16>(w, src, n0, n, dst); break;
+      default: WidenPanelScales<bf16>(w, src, n0, n, dst); break;
+    }
+  }
+}
+
+// Every panel of w written to out (quant::fill_int8_panels), panels split over threads.
+inline void FillInt8Panels(const quant::qmatrix_view& w, std::uint32_t* out, const parallel& par) {
+  const quant::int8_panels_view shape{nullptr, w.format, w.rows, w.cols};
+  par.for_each(shape.panels(), [&](std::size_t p) { FillInt8Panel(w, p, out + p * shape.panel_words()); });
+}
+
+// Whether this target's row blocks (kInt8TileVecs vectors) tile a panel; true for vectors of up to
+// 512 bits (every x86 target).
+HWY_INLINE bool Int8PanelsFit() {
+  const std::size_t nb = kInt8TileVecs * hn::Lanes(hn::ScalableTag<float>());
+  return nb <= quant::kPanelRows && quant::kPanelRows % nb == 0;
+}
+
+// Tokens [t0, t0 + nt) (nt <= kT; a short tile repeats its last token) times one block of rows
+// [n0, n0 + rows_here) of y's `rows`: the group tree in `tiles` ((depth + 1) tiles), then y.
+template <int kBits, std::size_t kT>
+inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std::size_t G, std::size_t gw,
+                          std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles, float* HWY_RESTRICT y,
+                          std::size_t rows, std::size_t n0, std::size_t rows_here) {
+  constexpr std::size_t kV = kInt8TileVecs;
+  const std::size_t N = hn::Lanes(hn::ScalableTag<float>());
+  const std::uint32_t* xw[kT];
+  const float* sx[kT];
+  const float* xa[kT];
+  for (std::size_t t = 0; t < kT; ++t) {
+    const std::size_t tok = t0 + std::min(t, nt - 1);
+    xw[t] = act.xw + tok * act.xw_per_token;
+    sx[t] = act.sx + tok * G;
+    xa[t] = act.xa + tok * G;
+  }
+  TileTreeInt8<kBits, kT>(panel, xw, sx, xa, gw, 0, G, tiles, tiles + kT * kV * N);
+  for (std::size_t t = 0; t < nt; ++t)
+    for (std::size_t j = 0; j * N < rows_here; ++j)
+      std::memcpy(y + (t0 + t) * rows + n0 + j * N, tiles + (t * kV + j) * N, std::min(N, rows_here - j * N) * sizeof(float));
+}
+
+// Y [m, rows] = X W^T with the weights in panels of the panel layout (panel_of(p): panel p's
+// words; next_of(p): the panel to prefetch meanwhile, or null) and X quantized in act: panels split
+// over threads, then blocks of kInt8TileVecs vectors of rows x tiles of kT tokens (a last tile of
+// at most kT / 2 tokens runs a half-height tile).
+template <int kBits, std::size_t kT, class PanelOf, class NextOf>
+inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows, std::size_t K,
+                              const QmmInt8Act& act, std::size_t m, float* HWY_RESTRICT y, const parallel& par,
+                              const PanelOf& panel_of, const NextOf& next_of) {
+  constexpr std::size_t kLd = quant::kPanelRows;
+  const std::size_t nb = kInt8TileVecs * hn::Lanes(hn::ScalableTag<float>());
+  const std::size_t G = fmt.groups(K), words = fmt.packed_words(K), gw = fmt.group_words();
   std::size_t depth = 1;
   for (std::size_t n = G; n > 1; n = (n + 1) / 2) ++depth;
-  const std::size_t tile = kT * nb;
-  par.for_each((w.rows + nb - 1) / nb, [&](std::size_t blk) {
-    const std::size_t n0 = blk * nb, rows_here = std::min(nb, w.rows - n0);
-    auto* pw = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotWork0, words * nb + 2 * G * nb));
-    float* ps = reinterpret_cast<float*>(pw + words * nb);
-    float* pb = ps + G * nb;
-    switch (w.scale_type) {
-      case dtype::f32: RepackInt8Panel<float>(w, n0, nb, pw, ps, pb); break;
-      case dtype::f16: RepackInt8Panel<f16>(w, n0, nb, pw, ps, pb); break;
-      default: RepackInt8Panel<bf16>(w, n0, nb, pw, ps, pb); break;
-    }
-    float* tiles = ScratchFloats(kSlotWork1, (depth + 1) * tile);
-    const QmmInt8Panel panel{pw, ps, pb};
-    for (std::size_t t0 = 0; t0 < m; t0 += kT) {
-      const std::size_t nt = std::min(kT, m - t0);
-      const std::uint32_t* xw[kT];
-      const float* sx[kT];
-      const float* xa[kT];
-      for (std::size_t t = 0; t < kT; ++t) {  // a short last tile repeats its last token
-        const std::size_t tok = t0 + std::min(t, nt - 1);
-        xw[t] = act.xw + tok * act.xw_per_token;
-        sx[t] = act.sx + tok * G;
-        xa[t] = act.xa + tok * G;
+  par.for_each((rows + kLd - 1) / kLd, [&](std::size_t p) {
+    const std::uint32_t* P = panel_of(p);
+    const std::uint32_t* next = next_of(p);
+    const auto* ps = reinterpret_cast<const float*>(P + words * kLd);
+    const auto* next_s = next ? reinterpret_cast<const float*>(next + words * kLd) : nullptr;
+    float* tiles = ScratchFloats(kSlotWork1, (depth + 1) * kT * nb);
+    for (std::size_t n0 = p * kLd; n0 < std::min(rows, (p + 1) * kLd); n0 += nb) {
+      const std::size_t sub = n0 - p * kLd, rows_here = std::min(nb, rows - n0);
+      for (std::size_t t0 = 0; t0 < m; t0 += kT) {
+        const bool first = t0 == 0 && sub == 0 && next;
+        const QmmInt8Panel panel{P + sub, ps + sub, ps + G * kLd + sub, first ? next : nullptr,
+                                 first ? next_s : nullptr, first ? next_s + G * kLd : nullptr};
+        const std::size_t nt = std::min(kT, m - t0);
+        if constexpr (kT > 1) {
+          if (nt <= kT / 2) {
+            TokenTileInt8<kBits, kT / 2>(panel, act, G, gw, t0, nt, tiles, y, rows, n0, rows_here);
+            continue;
+          }
+        }
+        TokenTileInt8<kBits, kT>(panel, act, G, gw, t0, nt, tiles, y, rows, n0, rows_here);
       }
-      TileTreeInt8<kBits>(panel, xw, sx, xa, gw, 0, G, tiles, tiles + tile);
-      for (std::size_t t = 0; t < nt; ++t)
-        for (std::size_t j = 0; j * N < rows_here; ++j)
-          std::memcpy(y + (t0 + t) * w.rows + n0 + j * N, tiles + (t * kV + j) * N,
-                      std::min(N, rows_here - j * N) * sizeof(float));
     }
   });
 }
 
-// qmm_int8: the tiles for int8_widths from a few tokens on; one qmv_int8 per token otherwise.
+// From this many tokens on, qmm_int8 on an MLX view repacks and runs the tiles: below it, one
+// qmv_int8 per token was faster (bench/RESULTS.md: 4- and 8-bit, 768x2048 to 14336x4096).
+inline constexpr std::size_t kInt8ViewMinTokens = 6;
+
+// qmm_int8 on an MLX view: from kInt8ViewMinTokens tokens on, each panel is repacked per call
+// into scratch and run through the tiles (int8_widths); one qmv_int8 per token otherwise.
 inline void QmmInt8(const quant::qmatrix_view& w, const float* x, std::size_t m, float* y, const parallel& par) {
   bool tiled = false;
-  if (m >= kInt8TileTokens / 2) {
+  if (m >= kInt8ViewMinTokens && Int8PanelsFit()) {
     quant::int8_widths::visit(w.format.bits, [&](auto bits_c) {
-      QmmInt8Tiles<bits_c.value>(w, x, m, y, par);
+      const QmmInt8Act act = QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par);
+      const quant::int8_panels_view shape{nullptr, w.format, w.rows, w.cols};
+      const auto repack = [&](std::size_t p) {
+        auto* P = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotWork0, shape.panel_words()));
+        FillInt8Panel(w, p, P);
+        return static_cast<const std::uint32_t*>(P);
+      };
+      const auto none = [](std::size_t) -> const std::uint32_t* { return nullptr; };  // nothing to fetch ahead
+      QmmInt8OverPanels<bits_c.value, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, repack, none);
       tiled = true;
     });
   }
   if (!tiled)
     for (std::size_t t = 0; t < m; ++t) QmvInt8(w, x + t * w.cols, y + t * w.rows, par);
+}
+
+// qmm_int8 on load-time panels: tiles of kInt8TileTokens tokens from a few tokens on, one-token
+// tiles below (the decode case); every row equals qmv_int8's on the MLX view.
+inline void QmmInt8Panels(const quant::int8_panels_view& w, const float* x, std::size_t m, float* y,
+                          const parallel& par) {
+  if (!Int8PanelsFit())
+    throw error(errc::unsupported, "qmm_int8.w", "vectors wider than 512 bits", "a target whose row tiles fit a panel");
+  quant::int8_widths::visit(w.format.bits, [&](auto bits_c) {
+    const QmmInt8Act act = QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par);
+    const auto panel_of = [&](std::size_t p) { return w.panel(p); };
+    const auto next_of = [&](std::size_t p) { return p + 1 < w.panels() ? w.panel(p + 1) : nullptr; };
+    if (m >= kInt8TileTokens / 2) {
+      QmmInt8OverPanels<bits_c.value, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, panel_of, next_of);
+    } else {
+      QmmInt8OverPanels<bits_c.value, 1>(w.format, w.rows, w.cols, act, m, y, par, panel_of, next_of);
+    }
+  });
 }
 
 }  // namespace HWY_NAMESPACE
