@@ -233,6 +233,9 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
   const routing_config c{famx::moe::scoring::softmax, 8, 2, true};
   const test_block b(128, 64, c.num_experts, false, true, true, 42);
   famx::thread_pool pool(3);
+  const auto panels = famx::moe::expert_int8_panels::of(b.w, pool.hook());
+  famx::moe::moe_block_weights with_panels = b.w;
+  with_panels.int8_panels = &panels;
   for (std::int64_t t : famx::kernel_targets()) {
     famx::force_target guard(t);
     CAPTURE(std::string(hwy::TargetName(t)));
@@ -252,6 +255,11 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
         REQUIRE(got == want);
         famx::moe::moe_block(c, b.w, x, tokens, got, batched, pool.hook());
         REQUIRE(got == want);
+        // The experts' load-time panels (read by int8 batches) change nothing.
+        famx::moe::moe_block(c, with_panels, x, tokens, got, batched);
+        REQUIRE(got == want);
+        famx::moe::moe_block(c, with_panels, x, tokens, got, batched, pool.hook());
+        REQUIRE(got == want);
         // Each token alone gives its row of the batch.
         for (std::size_t i = 0; i < tokens; i += 7) {
           std::vector<float> row(b.D);
@@ -263,7 +271,7 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
   }
 }
 
-TEST_CASE("moe_block rejects weights that do not fit the config") {
+TEST_CASE("moe_block rejects weights and panels that do not fit the config") {
   const test_block b(128, 64, 8, false, false, false, 50);
   const auto x = random_x(128, 51);
   std::vector<float> out(128);
@@ -273,5 +281,20 @@ TEST_CASE("moe_block rejects weights that do not fit the config") {
   c.num_experts = 8;
   CHECK_THROWS_WITH_AS(famx::moe::moe_block(c, b.w, x, 2, out),
                        "moe_block.x: found 128 / 128 elements, expected 256 (tokens * hidden_size) for x and out",
+                       famx::error);
+  // Panels of another block's experts.
+  const test_block other(128, 32, 8, false, false, false, 52);
+  const auto wrong = famx::moe::expert_int8_panels::of(other.w);
+  auto w = b.w;
+  w.int8_panels = &wrong;
+  CHECK_THROWS_WITH_AS(famx::moe::moe_block(c, w, x, 1, out),
+                       "moe_block_weights.int8_panels.gate_proj: found 32x128 4-bit group 32, expected 64x128 4-bit "
+                       "group 32 (the stack's experts)",
+                       famx::error);
+  auto fewer = famx::moe::expert_int8_panels::of(b.w);
+  fewer.down_proj.pop_back();
+  w.int8_panels = &fewer;
+  CHECK_THROWS_WITH_AS(famx::moe::moe_block(c, w, x, 1, out),
+                       "moe_block_weights.int8_panels.down_proj: found 7 experts, expected 8 (the stack's experts)",
                        famx::error);
 }

@@ -20,6 +20,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "famx/core/error.hpp"
@@ -29,6 +30,7 @@
 #include "famx/moe/experts.hpp"
 #include "famx/moe/route.hpp"
 #include "famx/moe/routing.hpp"
+#include "famx/quant/int8_panels.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
 #include "famx/quant/quantize.hpp"
@@ -80,6 +82,8 @@ struct glu_view {
   quant::qmatrix_view gate_proj, up_proj, down_proj;
 };
 
+struct expert_int8_panels;
+
 // The weights of one MoE block, named as in mlx-lm.
 struct moe_block_weights {
   linear_view gate;                                  // mlp.gate [E, D]
@@ -87,6 +91,30 @@ struct moe_block_weights {
   stacked_qmatrix gate_proj, up_proj, down_proj;     // mlp.switch_mlp.*: [E, I, D], [E, I, D], [E, D, I]
   std::optional<glu_view> shared;                    // mlp.shared_experts / mlp.shared_expert
   std::optional<linear_view> shared_expert_gate;     // mlp.shared_expert_gate [1, D] (Qwen3-Next)
+  const expert_int8_panels* int8_panels = nullptr;  // optional: the routed experts in qmm_int8's panel layout
+};
+
+// The routed experts of a block in qmm_int8's load-time panel layout (quant::int8_panels): with
+// int8 activations, an expert's batch of tokens then runs without qmm_int8's per-call repack, with
+// the same bits. It costs about the experts' bytes again: decode and exact runs read the MLX stacks.
+struct expert_int8_panels {
+  std::vector<quant::int8_panels> gate_proj, up_proj, down_proj;  // one per expert of the stacks
+
+  // The panels of every expert in w's stacks, built on par's threads. Throws famx::error naming
+  // the stack unless its codes are 4- or 8-bit.
+  static expert_int8_panels of(const moe_block_weights& w, const parallel& par = {}) {
+    expert_int8_panels p;
+    const std::pair<const stacked_qmatrix*, std::vector<quant::int8_panels>*> stacks[] = {
+        {&w.gate_proj, &p.gate_proj}, {&w.up_proj, &p.up_proj}, {&w.down_proj, &p.down_proj}};
+    const char* names[] = {"mlp.switch_mlp.gate_proj", "mlp.switch_mlp.up_proj", "mlp.switch_mlp.down_proj"};
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto [stack, out] = stacks[i];
+      out->reserve(stack->experts);
+      for (std::size_t e = 0; e < stack->experts; ++e)
+        out->emplace_back((*stack)[e], par, std::string(names[i]) + "[" + std::to_string(e) + "]");
+    }
+    return p;
+  }
 };
 
 // How to run a block.
@@ -145,16 +173,33 @@ inline void glu_forward(const quant::qmatrix_view& gate, const quant::qmatrix_vi
   mv(down, h, y);
 }
 
-// n zeroed floats for the (token, slot) outputs of a call: a per-thread buffer that grows and is
-// reused, so that a long prompt does not map and fault in fresh pages on every call (a 512-token
-// Qwen3-30B-A3B chunk needs 33.5 MB, above glibc's largest mmap threshold; faulting it in took
-// 90-240 ms on this project's VM, more than the experts' arithmetic).
-inline std::span<float> pair_outputs(std::size_t n) {
+// n floats for the (token, slot) outputs of a call, zeroed when `zero`: a per-thread buffer that
+// grows and is reused, so that a long prompt does not map and fault in fresh pages on every call (a
+// 512-token Qwen3-30B-A3B chunk needs 33.5 MB, above glibc's largest mmap threshold; faulting it in
+// took 90-240 ms on this project's VM, more than the experts' arithmetic).
+inline std::span<float> pair_outputs(std::size_t n, bool zero) {
   static thread_local std::vector<float> buffer;
   if (buffer.size() < n) buffer.resize(n);
-  std::fill_n(buffer.begin(), n, 0.0f);
+  if (zero) std::fill_n(buffer.begin(), n, 0.0f);
   return {buffer.data(), n};
 }
+
+// A thread's buffers for one run of experts (its tokens' x and y rows, the intermediate h and u),
+// kept across calls like pair_outputs: fresh ones per call fault in their pages again.
+struct expert_buffers {
+  std::vector<float> xs, ys, h, u;
+};
+inline expert_buffers& thread_expert_buffers() {
+  static thread_local expert_buffers b;
+  return b;
+}
+
+// One expert's matrices in panel layout, when the block has them (else null).
+struct glu_panels {
+  const quant::int8_panels_view* gate = nullptr;
+  const quant::int8_panels_view* up = nullptr;
+  const quant::int8_panels_view* down = nullptr;
+};
 
 // y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
 // the bits glu_forward gives it alone. With int8 activations the tokens run through qmm_int8
@@ -163,7 +208,7 @@ inline std::span<float> pair_outputs(std::size_t n) {
 inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
                               const quant::qmatrix_view& down, std::span<const float> x, std::size_t m,
                               std::span<float> y, const moe_options& opt, std::vector<float>& h,
-                              std::vector<float>& u, const parallel& par) {
+                              std::vector<float>& u, const parallel& par, const glu_panels& panels = {}) {
   if (m == 1 || !opt.batched || !opt.int8_activations) {
     for (std::size_t t = 0; t < m; ++t)
       glu_forward(gate, up, down, x.subspan(t * gate.cols, gate.cols), y.subspan(t * down.rows, down.rows), opt, h, u, par);
@@ -173,17 +218,50 @@ inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmat
   h.resize(m * I);
   u.resize(2 * m * I);
   const std::span<float> g(u.data(), m * I), v(u.data() + m * I, m * I);
-  quant::qmm_int8(gate, x, m, g, par);
-  quant::qmm_int8(up, x, m, v, par);
+  const auto mm = [&](const quant::qmatrix_view& w, const quant::int8_panels_view* pw, std::span<const float> in,
+                      std::span<float> out) {
+    if (pw) {
+      quant::qmm_int8(*pw, in, m, out, par);
+    } else {
+      quant::qmm_int8(w, in, m, out, par);
+    }
+  };
+  mm(gate, panels.gate, x, g);
+  mm(up, panels.up, x, v);
   for (std::size_t t = 0; t < m; ++t) silu_mul(g.subspan(t * I, I), v.subspan(t * I, I), std::span(h).subspan(t * I, I));
-  quant::qmm_int8(down, h, m, y, par);
+  mm(down, panels.down, h, y);
+}
+
+// Throws famx::error unless w.int8_panels holds, per stack, one panel matrix per expert of the
+// expert's shape and format.
+inline void check_int8_panels(const moe_block_weights& w) {
+  const std::pair<const stacked_qmatrix*, const std::vector<quant::int8_panels>*> stacks[] = {
+      {&w.gate_proj, &w.int8_panels->gate_proj}, {&w.up_proj, &w.int8_panels->up_proj},
+      {&w.down_proj, &w.int8_panels->down_proj}};
+  const char* names[] = {"gate_proj", "up_proj", "down_proj"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto [stack, panels] = stacks[i];
+    const std::string path = std::string("moe_block_weights.int8_panels.") + names[i];
+    if (panels->size() != stack->experts)
+      throw error(errc::shape_mismatch, path, std::to_string(panels->size()) + " experts",
+                  std::to_string(stack->experts) + " (the stack's experts)");
+    const quant::qmatrix_view& f = stack->first;
+    for (const auto& p : *panels) {
+      const auto& v = p.view();
+      if (v.rows != f.rows || v.cols != f.cols || v.format != f.format)
+        throw error(errc::shape_mismatch, path,
+                    std::to_string(v.rows) + "x" + std::to_string(v.cols) + " " + quant::to_string(v.format),
+                    std::to_string(f.rows) + "x" + std::to_string(f.cols) + " " + quant::to_string(f.format) + " (the stack's experts)");
+    }
+  }
 }
 
 }  // namespace detail
 
 // out [T, D] = the MoE block applied to x [T, D] (as one rank of a split model when `split` is
 // given). Throws famx::error on inconsistent weights or sizes. The calling thread keeps its
-// largest call's T * k * D floats of expert outputs for the next call (detail::pair_outputs).
+// largest call's T * k * D floats of expert outputs for the next call (detail::pair_outputs), and
+// every thread that runs experts keeps its largest run's buffers (detail::thread_expert_buffers).
 inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, std::span<const float> x,
                            std::size_t tokens, std::span<float> out, const moe_options& opt = {},
                            const parallel& par = {}, const moe_split* split = nullptr) {
@@ -202,6 +280,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (w.down_proj.first.rows != D || w.gate_proj.first.cols != D)
     throw error(errc::shape_mismatch, "mlp.switch_mlp.down_proj", std::to_string(w.down_proj.first.rows) + " rows",
                 std::to_string(D) + " (hidden_size)");
+  if (w.int8_panels) detail::check_int8_panels(w);
   if (x.size() != tokens * D || out.size() != tokens * D)
     throw error(errc::shape_mismatch, "moe_block.x", std::to_string(x.size()) + " / " + std::to_string(out.size()) +
                 " elements", std::to_string(tokens * D) + " (tokens * hidden_size) for x and out");
@@ -235,7 +314,8 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   // Experts: the pairs in runs of one expert (a whole expert's tokens under sorted dispatch), each
   // run's tokens through the batched kernels at once; many runs -> runs across threads, few -> rows
   // across threads inside each kernel.
-  const std::span<float> y = detail::pair_outputs(tokens * k * D);
+  // Every pair not run (another rank's expert, dropped by capacity) keeps a zero output.
+  const std::span<float> y = detail::pair_outputs(tokens * k * D, pairs.size() != tokens * k);
   const auto expert_of = [&](std::int32_t p) {
     const auto e = static_cast<std::size_t>(r.experts[static_cast<std::size_t>(p)]);
     return local.empty() ? e : static_cast<std::size_t>(local[e]);
@@ -244,8 +324,8 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   for (std::size_t i = 0; i < pairs.size(); ++i)
     if (i == 0 || expert_of(pairs[i]) != expert_of(pairs[i - 1])) runs.push_back(i);
   runs.push_back(pairs.size());
-  auto run_experts = [&](std::size_t ri, std::vector<float>& xs, std::vector<float>& ys, std::vector<float>& h,
-                         std::vector<float>& u, const parallel& kp) {
+  auto run_experts = [&](std::size_t ri, const parallel& kp) {
+    auto& [xs, ys, h, u] = detail::thread_expert_buffers();
     const std::size_t b = runs[ri], n = runs[ri + 1] - b, e = expert_of(pairs[b]);
     xs.resize(n * D);
     ys.resize(n * D);
@@ -253,7 +333,10 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
       const std::size_t t = static_cast<std::size_t>(pairs[b + i]) / k;
       std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * D), D, xs.begin() + static_cast<std::ptrdiff_t>(i * D));
     }
-    detail::glu_forward_batch(w.gate_proj[e], w.up_proj[e], w.down_proj[e], xs, n, ys, opt, h, u, kp);
+    detail::glu_panels panels;
+    if (w.int8_panels)
+      panels = {&w.int8_panels->gate_proj[e].view(), &w.int8_panels->up_proj[e].view(), &w.int8_panels->down_proj[e].view()};
+    detail::glu_forward_batch(w.gate_proj[e], w.up_proj[e], w.down_proj[e], xs, n, ys, opt, h, u, kp, panels);
     for (std::size_t i = 0; i < n; ++i)
       std::copy_n(ys.begin() + static_cast<std::ptrdiff_t>(i * D), D,
                   y.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(pairs[b + i]) * D));
@@ -262,12 +345,10 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (n_runs >= 2 * par.workers && par.workers > 1) {
     const std::size_t chunks = std::min(n_runs, 4 * par.workers), per = (n_runs + chunks - 1) / chunks;
     par.for_each(chunks, [&](std::size_t ci) {
-      std::vector<float> xs, ys, h, u;
-      for (std::size_t i = ci * per; i < std::min(n_runs, (ci + 1) * per); ++i) run_experts(i, xs, ys, h, u, {});
+      for (std::size_t i = ci * per; i < std::min(n_runs, (ci + 1) * per); ++i) run_experts(i, {});
     });
   } else {
-    std::vector<float> xs, ys, h, u;
-    for (std::size_t i = 0; i < n_runs; ++i) run_experts(i, xs, ys, h, u, par);
+    for (std::size_t i = 0; i < n_runs; ++i) run_experts(i, par);
   }
 
   if (split && split->routed) split->routed(y, r);
@@ -276,8 +357,8 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   std::vector<float> shared;
   if (w.shared) {
     shared.resize(tokens * D);
-    std::vector<float> h, u;
-    detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, h, u, par);
+    auto& b = detail::thread_expert_buffers();
+    detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, b.h, b.u, par);
     if (split && split->shared) split->shared(shared);
   }
   std::vector<float> gate_value(1);
