@@ -4,8 +4,9 @@
 //    experts' weight bytes (and the shared expert's and router's) once, measured by a plain read of
 //    those same bytes (x_roof = block time / roofline time); fused vs unfused experts, with exact
 //    and with int8 activations;
-//  - prefill: tokens/s and GFLOP/s with sorted, batched dispatch, and the speedups over one pair at a
-//    time (x_one_by_one) and over unsorted dispatch (x_unsorted).
+//  - prefill: tokens/s and GFLOP/s with sorted, batched dispatch (int8 also on the experts' load-time
+//    panel layout) on 1 and 2 threads, and the speedups over one pair at a time (x_one_by_one) and
+//    over unsorted dispatch (x_unsorted).
 #include <famx/moe/block.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <famx/famx.hpp>
@@ -75,6 +77,15 @@ struct block {
   std::vector<float> bias;
   std::optional<stack> shared_gate, shared_up, shared_down;
   famx::moe::moe_block_weights w;
+  std::optional<famx::moe::expert_int8_panels> panels;  // built on first use
+
+  // w with the routed experts' panels (built on the first call).
+  famx::moe::moe_block_weights with_panels() {
+    if (!panels) panels = famx::moe::expert_int8_panels::of(w);
+    famx::moe::moe_block_weights p = w;
+    p.int8_panels = &*panels;
+    return p;
+  }
 
   block(routing_config c, std::size_t d, std::size_t i, bool deepseek)
       : config(c), D(d), I(i), gate_proj(c.num_experts, i, d, 1), up_proj(c.num_experts, i, d, 2),
@@ -183,12 +194,16 @@ void bm_decode(benchmark::State& state, block& b, famx::moe::moe_options opt) {
 }
 
 // Prefill: `tokens` tokens through the block with sorted dispatch, each expert's tokens batched
-// through qmm / qmm_int8, against the same block run one (token, expert) pair at a time in the same
-// run (x_one_by_one: same bits, the path before batching) and unsorted (x_unsorted). GFLOP/s counts
+// through qmm / qmm_int8 (with `panels`, int8 on the experts' load-time panel layout) on `threads`
+// threads, against the same block run one (token, expert) pair at a time in the same run
+// (x_one_by_one: same bits, the path before batching) and unsorted (x_unsorted). GFLOP/s counts
 // 2 multiply-adds per active weight (k routed experts and the shared one, 3 matrices each).
-void bm_prefill(benchmark::State& state, block& b, std::size_t tokens, bool int8) {
+void bm_prefill(benchmark::State& state, block& b, std::size_t tokens, bool int8, bool panels, std::size_t threads) {
   const auto x = activations(tokens * b.D, 3);
   std::vector<float> out(tokens * b.D);
+  const famx::moe::moe_block_weights w = panels ? b.with_panels() : b.w;
+  famx::thread_pool pool(threads);
+  const famx::parallel par = threads > 1 ? pool.hook() : famx::parallel{};
   famx::moe::moe_options batched;
   batched.int8_activations = int8;
   famx::moe::moe_options one_by_one = batched, unsorted = batched;
@@ -196,12 +211,12 @@ void bm_prefill(benchmark::State& state, block& b, std::size_t tokens, bool int8
   unsorted.sorted = false;
   auto once = [&](const famx::moe::moe_options& o) {
     const auto t0 = clock_type::now();
-    famx::moe::moe_block(b.config, b.w, x, tokens, out, o);
+    famx::moe::moe_block(b.config, w, x, tokens, out, o, par);
     return seconds_since(t0);
   };
   const double one = once(one_by_one), uns = once(unsorted);
   const auto t0 = clock_type::now();
-  for (auto _ : state) famx::moe::moe_block(b.config, b.w, x, tokens, out, batched);
+  for (auto _ : state) famx::moe::moe_block(b.config, w, x, tokens, out, batched, par);
   const double secs = seconds_since(t0) / static_cast<double>(state.iterations());
   const double experts = static_cast<double>(b.config.num_experts_per_tok) + (b.w.shared ? 1.0 : 0.0);
   const double flops = 2.0 * 3.0 * static_cast<double>(b.D * b.I) * experts * static_cast<double>(tokens);
@@ -235,14 +250,17 @@ void register_all() {
                                  [=](benchmark::State& s) { bm_decode(s, deepseek_block(), opt); })
         ->Unit(benchmark::kMillisecond);
   }
-  for (bool int8 : {false, true}) {
-    const std::string suffix = int8 ? "/int8" : "/exact";
-    benchmark::RegisterBenchmark(("prefill/qwen3_30b_a3b/tokens:512" + suffix).c_str(),
-                                 [=](benchmark::State& s) { bm_prefill(s, qwen_block(), 512, int8); })
-        ->Unit(benchmark::kMillisecond)->Iterations(2);
-    benchmark::RegisterBenchmark(("prefill/deepseek_v3/tokens:512" + suffix).c_str(),
-                                 [=](benchmark::State& s) { bm_prefill(s, deepseek_block(), 512, int8); })
-        ->Unit(benchmark::kMillisecond)->Iterations(2);
+  const std::pair<const char*, block& (*)()> blocks[] = {{"qwen3_30b_a3b", qwen_block}, {"deepseek_v3", deepseek_block}};
+  for (const auto& [name, make] : blocks) {
+    for (const char* mode : {"/exact", "/int8", "/int8/panels"}) {
+      for (std::size_t threads : {1u, 2u}) {
+        const bool int8 = mode != std::string("/exact"), panels = mode == std::string("/int8/panels");
+        const std::string label = std::string("prefill/") + name + "/tokens:512" + mode + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(label.c_str(), [=, make = make](benchmark::State& s) {
+          bm_prefill(s, make(), 512, int8, panels, threads);
+        })->Unit(benchmark::kMillisecond)->Iterations(2);
+      }
+    }
   }
 }
 

@@ -6,7 +6,7 @@
 //        scalar fp64 reference.
 //   qmm, qmm_fast: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
 //   qmm_int8: GFLOP/s, the int8 dot-product peak (vpdpbusd / maddubs loop) measured on the same
-//        threads, and their ratio.
+//        threads, and their ratio; on the MLX view (repacked per call) and on load-time panels.
 // Run with --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians.
 #include <famx/kernels.hpp>
 
@@ -14,11 +14,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <famx/famx.hpp>
+#include <famx/quant/int8_panels.hpp>
 
 #include "baselines.hpp"
 
@@ -125,17 +127,20 @@ void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   state.SetLabel(famx::kernel_target());
 }
 
+// qmm_int8 on the MLX view (repacked per call) or, with `panels`, on the load-time panel layout.
 void bm_qmm_int8(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
-                 std::size_t m, std::size_t threads) {
+                 std::size_t m, std::size_t threads, bool panels) {
   const weights w(rows, cols, fmt);
   std::vector<float> x(m * cols), y(m * rows);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 23) - 0.1f;
   const famx::parallel par = hook_for(threads);
   const double peak = famx_bench::int8_peak_gops(par);
-  famx::quant::qmm_int8(w.view, x, m, y, par);  // warm up
+  const std::optional<famx::quant::int8_panels> p = panels ? std::optional(famx::quant::int8_panels(w.view)) : std::nullopt;
+  const auto run = [&] { p ? famx::quant::qmm_int8(p->view(), x, m, y, par) : famx::quant::qmm_int8(w.view, x, m, y, par); };
+  run();  // warm up
   const auto t0 = clock_type::now();
   for (auto _ : state) {
-    famx::quant::qmm_int8(w.view, x, m, y, par);
+    run();
     benchmark::DoNotOptimize(y.data());
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -197,13 +202,18 @@ void register_all() {
       }
     }
   }
+  // m:32 is a Qwen3-30B-A3B expert's share of a 512-token prompt (8 of 128 experts per token).
   for (const auto& s : {shapes[0], shapes[1]}) {
-    for (std::size_t threads : {1u, 2u}) {
-      const std::string name = "qmm_int8/bits:4/group:64/" + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
-                               "/m:512/threads:" + std::to_string(threads);
-      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
-        bm_qmm_int8(st, s.rows, s.cols, {4, 64}, 512, threads);
-      })->UseRealTime()->Unit(benchmark::kMillisecond);
+    for (std::size_t m : {512u, 32u}) {
+      for (bool panels : {false, true}) {
+        for (std::size_t threads : {1u, 2u}) {
+          const std::string name = "qmm_int8/bits:4/group:64/" + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                   "/m:" + std::to_string(m) + (panels ? "/panels" : "") + "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
+            bm_qmm_int8(st, s.rows, s.cols, {4, 64}, m, threads, panels);
+          })->UseRealTime()->Unit(benchmark::kMillisecond);
+        }
+      }
     }
   }
 }
