@@ -587,6 +587,10 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
                        "qmm_int8.y: found 7 elements, expected 8 elements (m * rows)", famx::error);
   CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(famx::quant::int8_panels_view{}, x_ok, 1, y),
                        "qmm_int8.w: found a null data pointer, expected panels built by int8_panels", famx::error);
+  auto three_bit = panels.view();
+  three_bit.format.bits = 3;
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(three_bit, x_ok, 1, y),
+                       "qmm_int8.w.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)", famx::error);
   const auto q3 = make_weights(4, 64, {3, 64}, famx::dtype::bf16, [](std::size_t, std::size_t) { return 0.5f; });
   CHECK_THROWS_WITH_AS(famx::quant::int8_panels(q3.view(), {}, "layers.0.mlp.down_proj"),
                        "layers.0.mlp.down_proj.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)", famx::error);

@@ -117,11 +117,14 @@ inline void check_qmm_args(const qmatrix_view& w, std::size_t x_size, std::size_
   check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
 }
 
-// Throws unless w holds panels (built by int8_panels) and x, y hold m*cols and m*rows elements.
+// Throws unless w holds panels of 4- or 8-bit codes (as int8_panels builds them) and x, y hold
+// m*cols and m*rows elements.
 inline void check_qmm_args(const int8_panels_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
                            const char* fn) {
   const std::string f(fn);
   if (w.data == nullptr) throw error(errc::invalid_value, f + ".w", "a null data pointer", "panels built by int8_panels");
+  if (auto r = validate_cols(w.format, w.cols, f + ".w"); !r) throw r.err();
+  check_panel_bits(w.format.bits, f + ".w");
   check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
 }
 

@@ -34,11 +34,16 @@ struct int8_panels_view {
 
 namespace detail {
 
+// Throws famx::error naming `name` unless codes of `bits` fit the panel layout (4 or 8).
+inline void check_panel_bits(int bits, const std::string& name) {
+  if (bits != 4 && bits != 8)
+    throw error(errc::unsupported, name + ".bits", std::to_string(bits), "4 or 8 (qmm_int8's integer widths)");
+}
+
 // Throws famx::error naming `name` unless w is a usable matrix with 4- or 8-bit codes.
 inline void check_int8_panels_source(const qmatrix_view& w, const std::string& name) {
   check_qmatrix(w, name);
-  if (w.format.bits != 4 && w.format.bits != 8)
-    throw error(errc::unsupported, name + ".bits", std::to_string(w.format.bits), "4 or 8 (qmm_int8's integer widths)");
+  check_panel_bits(w.format.bits, name);
 }
 
 }  // namespace detail

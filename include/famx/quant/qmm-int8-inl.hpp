@@ -1,5 +1,5 @@
 // Per-target qmm_int8: M tokens with int8 activations. Each token is quantized exactly as qmv_int8
-// quantizes it; the weights are read in quant::int8_panels' layout (word k of 32 consecutive rows
+// quantizes it; the weights are read in the panel layout (quant/panel_layout.hpp: word k of 32 rows
 // side by side, so each lane accumulates its own row and no horizontal sum is needed), repacked per
 // call from an MLX view or built once at load time, and multiplied in register
 // tiles of kInt8TileTokens tokens x kInt8TileVecs row vectors with the DotInt8 building block
@@ -74,8 +74,6 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::RebindToSigned<decltype(df)> di;
   const std::size_t N = hn::Lanes(df);
-  // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
-  // the stack and every vpdpbusd pays a load and a store.
   if (p.ahead) {  // the next panel's group g: its codes, scales and biases (64-byte lines)
     constexpr std::size_t kLine = 64 / sizeof(std::uint32_t);
     for (std::size_t i = g * gw * kLd; i < (g + 1) * gw * kLd; i += kLine) hwy::Prefetch(p.ahead + i);
@@ -84,6 +82,8 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
       hwy::Prefetch(p.ahead_b + g * kLd + i);
     }
   }
+  // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
+  // the stack and every vpdpbusd pays a load and a store.
   hn::Vec<decltype(di)> acc[kT][kV];
   HWY_UNROLL(8)
   for (std::size_t t = 0; t < kT; ++t)
