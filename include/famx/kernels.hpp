@@ -111,9 +111,13 @@ FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> 
   if (m != 0) HWY_DYNAMIC_DISPATCH(QmmInt8)(w, x.data(), m, y.data(), par);
 }
 
-FAMX_KERNEL_LINKAGE void fill_int8_panels(const qmatrix_view& w, std::uint32_t* out, const parallel& par) {
+FAMX_KERNEL_LINKAGE void fill_int8_panels(const qmatrix_view& w, std::span<std::uint32_t> out, const parallel& par) {
   detail::check_int8_panels_source(w, "fill_int8_panels.w");
-  HWY_DYNAMIC_DISPATCH(FillInt8Panels)(w, out, par);
+  const int8_panels_view shape{nullptr, w.format, w.rows, w.cols};
+  if (out.size() != shape.panels() * shape.panel_words())
+    throw error(errc::shape_mismatch, "fill_int8_panels.out", detail::size_str(out.size()),
+                detail::size_str(shape.panels() * shape.panel_words()) + " (panels * panel_words)");
+  HWY_DYNAMIC_DISPATCH(FillInt8Panels)(w, out.data(), par);
 }
 
 FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, std::span<const float> x, std::size_t m,

@@ -587,6 +587,10 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
                        "qmm_int8.y: found 7 elements, expected 8 elements (m * rows)", famx::error);
   CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(famx::quant::int8_panels_view{}, x_ok, 1, y),
                        "qmm_int8.w: found a null data pointer, expected panels built by int8_panels", famx::error);
+  std::vector<std::uint32_t> short_out(panels.bytes() / 4 - 1);
+  CHECK_THROWS_WITH_AS(famx::quant::fill_int8_panels(q.view(), short_out),
+                       "fill_int8_panels.out: found 319 elements, expected 320 elements (panels * panel_words)",
+                       famx::error);
   auto three_bit = panels.view();
   three_bit.format.bits = 3;
   CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(three_bit, x_ok, 1, y),

@@ -34,7 +34,7 @@ class int8_panels {
     data_ = hwy::AllocateAligned<std::uint32_t>(std::max<std::size_t>(1, view_.panels() * view_.panel_words()));
     if (!data_) throw std::bad_alloc();
     view_.data = data_.get();
-    fill_int8_panels(w, data_.get(), par);
+    fill_int8_panels(w, {data_.get(), view_.panels() * view_.panel_words()}, par);
   }
   // The panels (valid while this object lives).
   const int8_panels_view& view() const noexcept { return view_; }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "famx/core/error.hpp"
@@ -50,10 +51,10 @@ inline void check_int8_panels_source(const qmatrix_view& w, const std::string& n
 
 inline namespace FAMX_ABI {
 
-// Writes every panel of w to out (panels() * panel_words() u32), panels split over par's threads.
-// Throws famx::error unless w is a usable matrix with 4- or 8-bit codes. Defined by
-// <famx/kernels.hpp>, like the kernels; int8_panels calls it.
-FAMX_KERNEL_LINKAGE void fill_int8_panels(const qmatrix_view& w, std::uint32_t* out, const parallel& par = {});
+// Writes every panel of w to out (panels() * panel_words() u32 for w's shape), panels split over
+// par's threads. Throws famx::error unless w is a usable matrix with 4- or 8-bit codes and out
+// has that size. Defined by <famx/kernels.hpp>, like the kernels; int8_panels calls it.
+FAMX_KERNEL_LINKAGE void fill_int8_panels(const qmatrix_view& w, std::span<std::uint32_t> out, const parallel& par = {});
 
 }  // namespace FAMX_ABI
 
