@@ -304,9 +304,10 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
 }
 
 TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, for any token count, target and thread count") {
-  // qmm_int8: 4- and 8-bit take the integer tiles (a short last tile repeats its last token), on
-  // the MLX view and on load-time panels (one-token tiles below 4 tokens); 3-bit falls back like
-  // qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
+  // qmm_int8: 4- and 8-bit take the integer tiles on the MLX view from 6 tokens on (one qmv_int8
+  // per token below) and on load-time panels from 4 (one-token tiles below); a short last tile
+  // repeats its last token, or runs a 4-token tile when it has at most 4 (m = 17). 3-bit falls
+  // back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
   // 37 rows leave a partial block of rows on every target; 384 and 640 columns give 3, 5, 6, 10,
   // 12 and 20 groups (odd blocks in the group tree).
   std::mt19937 rng(31);
