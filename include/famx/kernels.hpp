@@ -65,6 +65,7 @@ HWY_EXPORT(QmmFastBF16);
 HWY_EXPORT(MatvecF32);
 HWY_EXPORT(ExactMatmulT);
 HWY_EXPORT(ExactVecmat);
+HWY_EXPORT(ExactDeltaStep);
 HWY_EXPORT(KernelTarget);
 HWY_EXPORT(Route);
 HWY_EXPORT(SwiGLU);
@@ -173,6 +174,19 @@ FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_vie
     throw error(errc::shape_mismatch, "exact_vecmat.out", detail::size_str(out.size()), detail::size_str(cols) + " (v's columns)");
   if (cols != 0)
     HWY_DYNAMIC_DISPATCH(ExactVecmat)(p.data(), rows, v.as<float>(), static_cast<std::size_t>(v.strides[0]), cols, out.data());
+}
+
+FAMX_KERNEL_LINKAGE void exact_delta_step(std::span<float> state, std::span<const float> k, std::span<const float> q,
+                                          std::span<const float> v, float g, float beta, std::span<float> y) {
+  if (q.size() != k.size())
+    throw error(errc::shape_mismatch, "exact_delta_step.q", detail::size_str(q.size()), detail::size_str(k.size()) + " (k's)");
+  if (state.size() != k.size() * v.size())
+    throw error(errc::shape_mismatch, "exact_delta_step.state", detail::size_str(state.size()),
+                detail::size_str(k.size() * v.size()) + " (k * v)");
+  if (y.size() != v.size())
+    throw error(errc::shape_mismatch, "exact_delta_step.y", detail::size_str(y.size()), detail::size_str(v.size()) + " (v's)");
+  if (!v.empty())
+    HWY_DYNAMIC_DISPATCH(ExactDeltaStep)(state.data(), k.size(), v.size(), k.data(), q.data(), v.data(), g, beta, y.data());
 }
 
 }  // namespace FAMX_ABI

@@ -4,7 +4,8 @@
 // depend on the lane count; the dequantized path does not). A refactor of the forward, the
 // bindings or the kernels that changes a bit fails here. The dequantized hashes were re-recorded
 // once, when the dense product became a tree over 32-column blocks (model/linear.hpp, so that a
-// tensor-parallel split reproduces it); the tokens did not change.
+// tensor-parallel split reproduces it); Qwen3-Next's were re-recorded once, when the gated delta
+// rule's sums and update moved to fp64 (quant::exact_delta_step). The tokens did not change.
 #include <famx/kernels.hpp>
 
 #include <doctest/doctest.h>
@@ -64,16 +65,16 @@ constexpr golden kGolden[] = {
     {"qwen3_moe", true, "SSE4", 0x9b8f206bea6225cdull, {380, 187, 127, 87, 453}},
     {"qwen3_moe", true, "SSSE3", 0x9b8f206bea6225cdull, {380, 187, 127, 87, 453}},
     {"qwen3_moe", true, "SCALAR", 0xed5db7006d67691bull, {380, 187, 127, 87, 453}},
-    {"qwen3_next", false, "AVX3", 0x522b7981b7c84942ull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", false, "AVX2", 0x522b7981b7c84942ull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", false, "SSE4", 0x522b7981b7c84942ull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", false, "SSSE3", 0x522b7981b7c84942ull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", false, "SCALAR", 0x522b7981b7c84942ull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", true, "AVX3", 0x6c866c0a9fb0ad8bull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", true, "AVX2", 0x6c866c0a9fb0ad8bull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", true, "SSE4", 0x53e33f46fe0e61eaull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", true, "SSSE3", 0x53e33f46fe0e61eaull, {209, 199, 419, 416, 237}},
-    {"qwen3_next", true, "SCALAR", 0x2cc9697f2a48c666ull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", false, "AVX3", 0xf59464966ef1fd8bull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", false, "AVX2", 0xf59464966ef1fd8bull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", false, "SSE4", 0xf59464966ef1fd8bull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", false, "SSSE3", 0xf59464966ef1fd8bull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", false, "SCALAR", 0xf59464966ef1fd8bull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", true, "AVX3", 0x81851689b48013f0ull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", true, "AVX2", 0x81851689b48013f0ull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", true, "SSE4", 0xc67d739bc4d10bb2ull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", true, "SSSE3", 0xc67d739bc4d10bb2ull, {209, 199, 419, 416, 237}},
+    {"qwen3_next", true, "SCALAR", 0xc2b154263a63a18eull, {209, 199, 419, 416, 237}},
     {"deepseek_v3", false, "AVX3", 0x39ce06b2ee931466ull, {352, 273, 228, 337, 249}},
     {"deepseek_v3", false, "AVX2", 0x39ce06b2ee931466ull, {352, 273, 228, 337, 249}},
     {"deepseek_v3", false, "SSE4", 0x39ce06b2ee931466ull, {352, 273, 228, 337, 249}},

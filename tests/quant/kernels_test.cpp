@@ -560,6 +560,78 @@ TEST_CASE("exact_matmul_t and exact_vecmat give the in-order fp64 sums' bits on 
                        "exact_vecmat.p: found 3 elements, expected 2 elements (v's rows)", famx::error);
 }
 
+// The gated delta rule's step as exact_delta_step documents it, in scalar fp64, the sums over j
+// in order (or reversed, to show that the data tells the orders apart).
+void delta_step_reference(std::vector<float>& s, std::size_t dk, std::size_t dv, const std::vector<float>& k,
+                          const std::vector<float>& q, const std::vector<float>& v, float g, float beta,
+                          std::vector<float>& y, bool reversed) {
+  for (float& e : s) e = g * e;
+  const auto sum = [&](const std::vector<float>& w, std::size_t i) {
+    double acc = 0;
+    for (std::size_t n = 0; n < dk; ++n) {
+      const std::size_t j = reversed ? dk - 1 - n : n;
+      acc += static_cast<double>(w[j]) * static_cast<double>(s[j * dv + i]);
+    }
+    return static_cast<float>(acc);
+  };
+  for (std::size_t i = 0; i < dv; ++i) {
+    const float delta = (v[i] - sum(k, i)) * beta;
+    for (std::size_t j = 0; j < dk; ++j)
+      s[j * dv + i] = static_cast<float>(static_cast<double>(s[j * dv + i]) + static_cast<double>(k[j]) * delta);
+    y[i] = sum(q, i);
+  }
+}
+
+TEST_CASE("exact_delta_step gives the in-order fp64 scalar loop's bits on every target") {
+  std::mt19937 rng(31);
+  std::size_t order_sensitive = 0;
+  for (std::size_t dk : {1u, 3u, 16u, 128u}) {
+    for (std::size_t dv : {1u, 5u, 8u, 21u, 64u, 128u, 131u}) {
+      for (bool zero_k : {false, true}) {
+        CAPTURE(dk);
+        CAPTURE(dv);
+        CAPTURE(zero_k);
+        // The state's first two rows are +-2^20, and so are k's (or q's, when k is 0 and the state
+        // is only decayed) first two entries: their products cancel at once in an in-order sum,
+        // and only after rounding the other terms to 2^-12 in a reversed one.
+        const auto kc = cancelling(1, dk, dk, 1, rng), qc = cancelling(1, dk, dk, 1, rng), st = cancelling(dv, dk, dk, -1, rng);
+        std::vector<float> k(kc.begin() + 1, kc.end()), q(qc.begin() + 1, qc.end());
+        if (zero_k) std::fill(k.begin(), k.end(), 0.0f);
+        std::vector<float> s0(dk * dv), v(dv);
+        for (std::size_t j = 0; j < dk; ++j)
+          for (std::size_t i = 0; i < dv; ++i) s0[j * dv + i] = st[1 + i * dk + j];
+        if (dk >= 3) {  // cancelling() put the second big entries last: bring them to row 1
+          std::swap(k[1], k[dk - 1]);
+          std::swap(q[1], q[dk - 1]);
+          std::swap_ranges(s0.begin() + static_cast<std::ptrdiff_t>(dv), s0.begin() + static_cast<std::ptrdiff_t>(2 * dv),
+                           s0.begin() + static_cast<std::ptrdiff_t>((dk - 1) * dv));
+        }
+        for (auto& e : v) e = std::uniform_real_distribution<float>(-4, 4)(rng);
+        const float g = 0.8125f + 0.01f * static_cast<float>(dk % 7), beta = 0.3f;
+        std::vector<float> ref_s = s0, ref_y(dv), rev_s = s0, rev_y(dv);
+        delta_step_reference(ref_s, dk, dv, k, q, v, g, beta, ref_y, false);
+        delta_step_reference(rev_s, dk, dv, k, q, v, g, beta, rev_y, true);
+        for (std::size_t i = 0; i < dv; ++i) order_sensitive += rev_y[i] != ref_y[i];
+        for (std::size_t i = 0; i < dk * dv; ++i) order_sensitive += rev_s[i] != ref_s[i];
+        for_each_target([&] {
+          std::vector<float> s = s0, y(dv);
+          famx::quant::exact_delta_step(s, k, q, v, g, beta, y);
+          for (std::size_t i = 0; i < dv; ++i) REQUIRE(y[i] == ref_y[i]);
+          for (std::size_t i = 0; i < dk * dv; ++i) REQUIRE(s[i] == ref_s[i]);
+        });
+      }
+    }
+  }
+  CHECK(order_sensitive > 1000);  // the data tells orders apart
+  std::vector<float> s(6), k(2), q(2), q3(3), v(3), y(3), y2(2);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_delta_step(s, k, q3, v, 1, 1, y),
+                       "exact_delta_step.q: found 3 elements, expected 2 elements (k's)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_delta_step(std::span(s).first(5), k, q, v, 1, 1, y),
+                       "exact_delta_step.state: found 5 elements, expected 6 elements (k * v)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_delta_step(s, k, q, v, 1, 1, y2),
+                       "exact_delta_step.y: found 2 elements, expected 3 elements (v's)", famx::error);
+}
+
 TEST_CASE("kernels reject mismatched sizes with a message, never reading out of bounds") {
   const auto q = make_weights(4, 64, {4, 64}, famx::dtype::bf16, [](std::size_t r, std::size_t j) {
     return static_cast<float>(r + j);

@@ -17,7 +17,7 @@ struct layer_cache {
   std::size_t start = 0;            // the position of the first cached key (a sliding window drops older ones)
   std::vector<float> index_keys;    // V3.2 indexer: [S, index_head_dim]
   std::vector<float> conv_state;    // delta net: [linear_conv_kernel_dim - 1, conv_dim], zeros when fresh
-  std::vector<float> ssm_state;     // delta net: [nv, dv, dk], zeros when fresh
+  std::vector<float> ssm_state;     // delta net: [nv, dk, dv] (each head's S^T), zeros when fresh
 };
 
 // The cache of a whole model: `offset` tokens seen so far (a cache may begin later than position 0:

@@ -4,8 +4,9 @@
 //   a causal depthwise conv1d over [q | k | v] (kernel linear_conv_kernel_dim, state = the last
 //   kernel - 1 inputs), then silu; q = l2norm(q) / dk, k = l2norm(k) / sqrt(dk) (rms_norm without
 //   weight, eps 1e-6, scaled); beta = sigmoid(b), g = exp(-exp(A_log) * softplus(a + dt_bias));
-//   per v-head h (k-head h / (nv/nk)) the fp32 state S [dv, dk]:
-//     S *= g;  delta = (v - S k) * beta;  S += delta k^T;  y = S q;
+//   per v-head h (k-head h / (nv/nk)) the fp32 state S^T [dk, dv]:
+//     S *= g;  delta = (v - S k) * beta;  S += delta k^T;  y = S q
+//   (quant::exact_delta_step: the sums and the update in fp64, each rounded to f32 once);
 //   out = rms_norm(y, norm.weight) * silu(z) per v-head, then out_proj. attention_impl of
 // surface::gated_delta_net.
 
@@ -20,6 +21,7 @@
 #include "famx/model/kinds.hpp"
 #include "famx/model/norm.hpp"
 #include "famx/model/weights.hpp"
+#include "famx/quant/matmul.hpp"
 
 namespace famx::model {
 
@@ -111,23 +113,8 @@ struct attention_impl<surface::gated_delta_net> {
         const float* v = conv.data() + 2 * Kd + h * dv;
         const float beta = sigmoid(b[h]);
         const float g = std::exp(-std::exp(A_log[h]) * softplus(a[h] + dt_bias[h]));
-        float* S = c.ssm_state.data() + h * dv * dk;
-        std::vector<float> kv(dv);
-        for (std::size_t i = 0; i < dv * dk; ++i) S[i] *= g;
-        for (std::size_t i = 0; i < dv; ++i) {
-          float acc = 0;
-          for (std::size_t j = 0; j < dk; ++j) acc += S[i * dk + j] * k[j];
-          kv[i] = acc;
-        }
-        for (std::size_t i = 0; i < dv; ++i) {
-          const float delta = (v[i] - kv[i]) * beta;
-          for (std::size_t j = 0; j < dk; ++j) S[i * dk + j] += delta * k[j];
-        }
-        for (std::size_t i = 0; i < dv; ++i) {
-          float acc = 0;
-          for (std::size_t j = 0; j < dk; ++j) acc += S[i * dk + j] * q[j];
-          y[h * dv + i] = acc;
-        }
+        quant::exact_delta_step(std::span(c.ssm_state.data() + h * dk * dv, dk * dv), std::span(k, dk), std::span(q, dk),
+                                std::span(v, dv), g, beta, std::span(y + h * dv, dv));
         std::span<float> yh(y + h * dv, dv);
         rms_norm(yh, norm, s.eps);
         for (std::size_t i = 0; i < dv; ++i) yh[i] *= silu(z[h * dv + i]);

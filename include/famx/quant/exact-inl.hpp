@@ -1,6 +1,7 @@
 // Per-target dense products in which every output is one fp64 sum in a fixed order, rounded to f32
 // once: C = A B^T (lanes over rows of A, a sequential sum over k in each lane) and out = p^T V
-// (lanes over columns of V, a sequential sum over its rows). The product of two floats is exact
+// (lanes over columns of V, a sequential sum over its rows), and the gated delta rule's state step
+// (the same lanes and sums). The product of two floats is exact
 // in fp64, so a lane's FMA equals the scalar loop's multiply-then-add: every target gives the
 // scalar loop's bits. Re-included once per Highway target by <famx/kernels.hpp>.
 
@@ -122,6 +123,64 @@ inline void ExactVecmat(const float* HWY_RESTRICT p, std::size_t rows, const flo
     for (std::size_t j = 0; j < rows; ++j) acc += static_cast<double>(p[j]) * static_cast<double>(v[j * ldv + x0]);
     out[x0] = static_cast<float>(acc);
   }
+}
+
+// ExactDeltaStep on the kVecs * N columns of s starting at s (row stride ld), v and y there too:
+// the first pass forms kv, the second updates the columns (still in L1) and forms y.
+template <std::size_t kVecs, class DD>
+HWY_INLINE void DeltaStepColumns(DD dd, float* HWY_RESTRICT s, std::size_t ld, std::size_t dk,
+                                 const float* HWY_RESTRICT k, const float* HWY_RESTRICT q,
+                                 const float* HWY_RESTRICT v, float g, float beta, float* HWY_RESTRICT y) {
+  const hn::Rebind<float, DD> df;
+  const std::size_t N = hn::Lanes(dd);
+  const auto gv = hn::Set(df, g);
+  hn::Vec<DD> acc[kVecs], delta[kVecs];
+  HWY_UNROLL(8)
+  for (std::size_t c = 0; c < kVecs; ++c) acc[c] = hn::Zero(dd);
+  for (std::size_t j = 0; j < dk; ++j) {
+    const auto kj = hn::Set(dd, static_cast<double>(k[j]));
+    const float* row = s + j * ld;
+    HWY_UNROLL(8)
+    for (std::size_t c = 0; c < kVecs; ++c)
+      acc[c] = hn::MulAdd(kj, hn::PromoteTo(dd, hn::Mul(hn::LoadU(df, row + c * N), gv)), acc[c]);
+  }
+  const auto bv = hn::Set(df, beta);
+  HWY_UNROLL(8)
+  for (std::size_t c = 0; c < kVecs; ++c) {
+    delta[c] = hn::PromoteTo(dd, hn::Mul(hn::Sub(hn::LoadU(df, v + c * N), hn::DemoteTo(df, acc[c])), bv));
+    acc[c] = hn::Zero(dd);
+  }
+  for (std::size_t j = 0; j < dk; ++j) {
+    const auto kj = hn::Set(dd, static_cast<double>(k[j])), qj = hn::Set(dd, static_cast<double>(q[j]));
+    float* row = s + j * ld;
+    HWY_UNROLL(8)
+    for (std::size_t c = 0; c < kVecs; ++c) {
+      const auto s1 = hn::PromoteTo(dd, hn::Mul(hn::LoadU(df, row + c * N), gv));
+      const auto s2 = hn::DemoteTo(df, hn::MulAdd(kj, delta[c], s1));
+      hn::StoreU(s2, df, row + c * N);
+      acc[c] = hn::MulAdd(qj, hn::PromoteTo(dd, s2), acc[c]);
+    }
+  }
+  HWY_UNROLL(8)
+  for (std::size_t c = 0; c < kVecs; ++c) hn::StoreU(hn::DemoteTo(df, acc[c]), df, y + c * N);
+}
+
+// One step of the gated delta rule on a state s [dk, dv] (row-major, updated in place), lanes over
+// its columns (8 vectors of them at a time, then one vector, then one lane), each lane one fp64
+// chain over the rows in order:
+//   s1 = f32(g * s);  kv[i] = f32(sum_j k[j] s1[j][i]);  delta[i] = f32(f32(v[i] - kv[i]) * beta);
+//   s[j][i] = f32(s1[j][i] + k[j] delta[i]);  y[i] = f32(sum_j q[j] s[j][i]).
+inline void ExactDeltaStep(float* HWY_RESTRICT s, std::size_t dk, std::size_t dv, const float* HWY_RESTRICT k,
+                           const float* HWY_RESTRICT q, const float* HWY_RESTRICT v, float g, float beta,
+                           float* HWY_RESTRICT y) {
+  const hn::ScalableTag<double> dd;
+  const std::size_t N = hn::Lanes(dd);
+  constexpr std::size_t kVecs = 8;
+  std::size_t x = 0;
+  for (; x + kVecs * N <= dv; x += kVecs * N) DeltaStepColumns<kVecs>(dd, s + x, dv, dk, k, q, v + x, g, beta, y + x);
+  for (; x + N <= dv; x += N) DeltaStepColumns<1>(dd, s + x, dv, dk, k, q, v + x, g, beta, y + x);
+  const hn::CappedTag<double, 1> d1;
+  for (; x < dv; ++x) DeltaStepColumns<1>(d1, s + x, dv, dk, k, q, v + x, g, beta, y + x);
 }
 
 }  // namespace HWY_NAMESPACE
