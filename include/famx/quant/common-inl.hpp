@@ -161,6 +161,13 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
     const hn::RebindToSigned<DF> di;
     const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(b)));
     std::size_t k = 0;
+    if (b == 3) {  // (Qwen3's 768 and 3072 columns): deinterleaving loads instead of gathers
+      for (; k + N <= 4 * m; k += N) {
+        hn::Vec<DF> p0, p1, p2;
+        hn::LoadInterleaved3(df, p + k * 3, p0, p1, p2);
+        hn::StoreU(hn::Add(hn::Add(p0, p1), p2), df, p + k);
+      }
+    }
     for (; k + N <= 4 * m; k += N) hn::StoreU(OddTreeSumN(df, p + k * b, idx, b), df, p + k);
     for (; k < 4 * m; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
   }
