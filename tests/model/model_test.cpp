@@ -92,7 +92,7 @@ TEST_CASE("rope default: rotate_half and traditional pairings, partial rotary") 
   CHECK(r.inv_freq[0] == doctest::Approx(1.0));
   CHECK(r.inv_freq[1] == doctest::Approx(0.01).epsilon(1e-6));
   std::vector<float> x = {1, 2, 3, 4, 5, 6};  // 6 features, only the first 4 rotate
-  r.apply(x, 3);
+  r.apply(x, r.at(3));
   const double c0 = std::cos(3.0), s0 = std::sin(3.0), c1 = std::cos(0.03), s1 = std::sin(0.03);
   CHECK(x[0] == doctest::Approx(1 * c0 - 3 * s0).epsilon(1e-5));
   CHECK(x[2] == doctest::Approx(1 * s0 + 3 * c0).epsilon(1e-5));
@@ -102,7 +102,7 @@ TEST_CASE("rope default: rotate_half and traditional pairings, partial rotary") 
   CHECK(x[5] == 6);
   const auto t = fm::make_rope(4, 10000, true, std::nullopt).value();
   std::vector<float> y = {1, 2, 3, 4};
-  t.apply(y, 3);
+  t.apply(y, t.at(3));
   CHECK(y[0] == doctest::Approx(1 * c0 - 2 * s0).epsilon(1e-5));
   CHECK(y[1] == doctest::Approx(1 * s0 + 2 * c0).epsilon(1e-5));
   CHECK(y[2] == doctest::Approx(3 * c1 - 4 * s1).epsilon(1e-5));

@@ -114,6 +114,7 @@ struct gqa_impl {
     get<"v_proj">(w).value.apply(x, L, v, opt);
     for (std::size_t t = 0; t < L; ++t) {
       const std::size_t pos = offset + t;
+      const auto angles = s.rope.at(pos);
       for (std::size_t h = 0; h < H; ++h) {
         // Gated: each head's q_proj block is [queries (hd) | gate (hd)].
         const float* src = qg.data() + t * qw + h * hd * (Gated ? 2 : 1);
@@ -121,14 +122,14 @@ struct gqa_impl {
         std::copy(src, src + hd, qh.begin());
         if (Gated) std::copy(src + hd, src + 2 * hd, gate.begin() + static_cast<std::ptrdiff_t>((t * H + h) * hd));
         if (q_norm) rms_norm(qh, *q_norm, s.eps);
-        s.rope.apply(qh, pos);
+        s.rope.apply(qh, angles);
         const float l4 = llama4_scale(s.query_beta, s.query_orig, pos);
         for (float& e : qh) e *= l4;
       }
       for (std::size_t h = 0; h < KV; ++h) {
         std::span<float> kh(k.data() + t * row + h * hd, hd);
         if (k_norm) rms_norm(kh, *k_norm, s.eps);
-        s.rope.apply(kh, pos);
+        s.rope.apply(kh, angles);
       }
     }
     c.keys.insert(c.keys.end(), k.begin(), k.end());

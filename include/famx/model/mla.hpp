@@ -117,11 +117,11 @@ struct attention_impl<surface::mla_attention<Extra...>> {
     }
     get<"kv_a_proj_with_mqa">(w).value.apply(x, L, kv, opt);
     for (std::size_t t = 0; t < L; ++t) {
-      const std::size_t pos = offset + t;
-      for (std::size_t h = 0; h < H; ++h) s.rope.apply({q.data() + (t * H + h) * qd + s.nope, P}, pos);
+      const auto angles = s.rope.at(offset + t);
+      for (std::size_t h = 0; h < H; ++h) s.rope.apply({q.data() + (t * H + h) * qd + s.nope, P}, angles);
       const auto kvt = kv.begin() + static_cast<std::ptrdiff_t>(t * (R + P));
       rms_norm({&*kvt, R}, kv_norm, 1e-6f);
-      s.rope.apply({&*kvt + R, P}, pos);
+      s.rope.apply({&*kvt + R, P}, angles);
       c.keys.insert(c.keys.end(), kvt, kvt + static_cast<std::ptrdiff_t>(R));
       c.values.insert(c.values.end(), kvt + static_cast<std::ptrdiff_t>(R), kvt + static_cast<std::ptrdiff_t>(R + P));
     }
@@ -136,12 +136,12 @@ struct attention_impl<surface::mla_attention<Extra...>> {
         const affine_norm& kn = get<"k_norm">(ix).value;
         const float f = 1.0f / std::sqrt(static_cast<float>(s.index_heads)) / std::sqrt(static_cast<float>(s.index_dim));
         for (std::size_t t = 0; t < L; ++t) {
-          const std::size_t pos = offset + t;
+          const auto angles = s.index_rope.at(offset + t);
           for (std::size_t h = 0; h < s.index_heads; ++h)
-            s.index_rope.apply({iq.data() + (t * s.index_heads + h) * s.index_dim, s.index_dim}, pos);
+            s.index_rope.apply({iq.data() + (t * s.index_heads + h) * s.index_dim, s.index_dim}, angles);
           const std::span<float> ikt(ik.data() + t * s.index_dim, s.index_dim);
           layer_norm(ikt, kn.weight, kn.bias, 1e-5f);
-          s.index_rope.apply(ikt, pos);
+          s.index_rope.apply(ikt, angles);
           for (float& e : std::span(iw).subspan(t * s.index_heads, s.index_heads)) e *= f;
         }
         c.index_keys.insert(c.index_keys.end(), ik.begin(), ik.end());

@@ -26,14 +26,27 @@ struct rope {
   std::vector<float> inv_freq;  // dims / 2 entries
   float mscale = 1.0f;
 
-  // Rotates x (one head, at least dims features) in place for absolute position pos.
-  void apply(std::span<float> x, std::size_t pos) const {
+  // cos and sin of pos * inv_freq[i] for the dims / 2 pairs: one table serves every head at pos.
+  struct angles {
+    std::vector<float> cos, sin;
+  };
+  angles at(std::size_t pos) const {
+    angles a{std::vector<float>(dims / 2), std::vector<float>(dims / 2)};
+    for (std::size_t i = 0; i < dims / 2; ++i) {
+      const float theta = static_cast<float>(pos) * inv_freq[i];
+      a.cos[i] = std::cos(theta);
+      a.sin[i] = std::sin(theta);
+    }
+    return a;
+  }
+
+  // Rotates x (one head, at least dims features) in place by the angles of one position (at(pos)).
+  void apply(std::span<float> x, const angles& r) const {
     const std::size_t half = dims / 2;
     if (mscale != 1.0f)
       for (std::size_t i = 0; i < dims; ++i) x[i] *= mscale;
     for (std::size_t i = 0; i < half; ++i) {
-      const float theta = static_cast<float>(pos) * inv_freq[i];
-      const float c = std::cos(theta), s = std::sin(theta);
+      const float c = r.cos[i], s = r.sin[i];
       float& a = traditional ? x[2 * i] : x[i];
       float& b = traditional ? x[2 * i + 1] : x[i + half];
       const float x1 = a, x2 = b;
