@@ -143,6 +143,34 @@ hn::Vec<DF> OddTreeSumN(DF df, const float* HWY_RESTRICT p, hn::Vec<hn::RebindTo
   return hn::Add(OddTreeSumN(df, p, idx, h), OddTreeSumN(df, p + h, idx, n - h));
 }
 
+// detail::odd_tree_sum(p, n) with n known at compile time: inlined, so that blocks overlap.
+template <std::size_t n>
+HWY_INLINE float OddTree(const float* p) {
+  if constexpr (n == 1) {
+    return p[0];
+  } else {
+    constexpr std::size_t h = (n + 1) / 2;
+    return OddTree<h>(p) + OddTree<n - h>(p + h);
+  }
+}
+
+// p[k] = odd_tree_sum(p + k*b, b) for k in [k0, k1), in place (each write lands before the blocks
+// still to be read); the odd blocks of real models' group counts are written out.
+HWY_INLINE void OddTreeSums(float* p, std::size_t k0, std::size_t k1, std::size_t b) {
+  const auto run = [&](auto n) {
+    for (std::size_t k = k0; k < k1; ++k) p[k] = OddTree<decltype(n)::value>(p + k * decltype(n)::value);
+  };
+  switch (b) {
+    case 3: return run(std::integral_constant<std::size_t, 3>{});
+    case 5: return run(std::integral_constant<std::size_t, 5>{});
+    case 7: return run(std::integral_constant<std::size_t, 7>{});
+    case 9: return run(std::integral_constant<std::size_t, 9>{});
+    case 11: return run(std::integral_constant<std::size_t, 11>{});
+    default:
+      for (std::size_t k = k0; k < k1; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
+  }
+}
+
 // y[i] = tree_sum(p + i*G, G) for 4 consecutive rows of partials p [4][G] (overwritten). The odd
 // blocks of G = 2^a * b are summed first (N blocks at a time in vectors), then the 2^a block sums
 // of all 4 rows are paired level by level in vectors; adjacent pairing of the flat array is the
@@ -169,7 +197,7 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
       }
     }
     for (; k + N <= 4 * m; k += N) hn::StoreU(OddTreeSumN(df, p + k * b, idx, b), df, p + k);
-    for (; k < 4 * m; ++k) p[k] = detail::odd_tree_sum(p + k * b, b);
+    OddTreeSums(p, k, 4 * m, b);
   }
   std::size_t len = 4 * m;
   for (; levels > 0 && len >= 2 * N; --levels, len /= 2) {
