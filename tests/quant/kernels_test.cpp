@@ -221,9 +221,9 @@ TEST_CASE("qmv_int8 computes its documented integer arithmetic bit for bit on ev
   std::normal_distribution<float> nd;
   for (int bits : {4, 8}) {
     for (int gs : {32, 64, 128}) {
-      // Group counts with odd blocks of 3, 5, 7, 9 and 11 (the group tree's written-out blocks),
-      // across a vector of blocks on every target and in the remainder.
-      for (std::size_t cols : {384u, 640u, 768u, 896u, 1152u, 1408u, 2048u}) {
+      // Group counts with odd blocks of 3, 5, 7, 9 and 11 (the group tree's written-out blocks)
+      // and 13 (gathered), across a vector of blocks on every target and in the remainder.
+      for (std::size_t cols : {384u, 640u, 768u, 896u, 1152u, 1408u, 1664u, 2048u}) {
         CAPTURE(bits);
         CAPTURE(gs);
         CAPTURE(cols);

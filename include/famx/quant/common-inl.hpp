@@ -196,7 +196,8 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
         hn::StoreU(hn::Add(hn::Add(p0, p1), p2), df, p + k);
       }
     }
-    for (; k + N <= 4 * m; k += N) hn::StoreU(OddTreeSumN(df, p + k * b, idx, b), df, p + k);
+    if (b > 11)  // longer blocks: gathered, N at a time (blocks of 5 to 11 run faster written out)
+      for (; k + N <= 4 * m; k += N) hn::StoreU(OddTreeSumN(df, p + k * b, idx, b), df, p + k);
     OddTreeSums(p, k, 4 * m, b);
   }
   std::size_t len = 4 * m;
