@@ -1,9 +1,9 @@
 // Per-target dense products in which every output is one fp64 sum in a fixed order, rounded to f32
 // once: C = A B^T (lanes over rows of A, a sequential sum over k in each lane) and out = p^T V
 // (lanes over columns of V, a sequential sum over its rows), and the gated delta rule's state step
-// (the same lanes and sums). The product of two floats is exact
-// in fp64, so a lane's FMA equals the scalar loop's multiply-then-add: every target gives the
-// scalar loop's bits. Re-included once per Highway target by <famx/kernels.hpp>.
+// (the same lanes and sums). The product of two floats is exact in fp64, so a lane's FMA equals
+// the scalar loop's multiply-then-add: every target gives the scalar loop's bits. Re-included once
+// per Highway target by <famx/kernels.hpp>.
 
 #include <algorithm>
 #include <cstddef>

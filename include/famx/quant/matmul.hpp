@@ -97,8 +97,8 @@ FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_vie
 // (row-major, k.size() x v.size(), updated in place), with q and k of dk and v, y of dv:
 //   s1 = f32(g * s);  kv[i] = f32(sum_j k[j] s1[j][i]);  delta[i] = f32(f32(v[i] - kv[i]) * beta);
 //   s[j][i] = f32(s1[j][i] + k[j] delta[i]);  y[i] = f32(sum_j q[j] s[j][i]);
-// the sums over j in order and the update in fp64 (products of two floats are exact there): the scalar loop's
-// bits on every target.
+// the sums over j in order and the update in fp64 (products of two floats are exact there): the
+// scalar loop's bits on every target.
 FAMX_KERNEL_LINKAGE void exact_delta_step(std::span<float> state, std::span<const float> k, std::span<const float> q,
                                           std::span<const float> v, float g, float beta, std::span<float> y);
 
