@@ -105,7 +105,7 @@ HWY_INLINE void ChunkDotInt4(DF df, const std::uint32_t* const* rows, std::size_
   const auto xa = hn::Load(du, xw);
   const auto xb = kBits == 4 ? hn::Load(du, xw + N) : xa;
   for (std::size_t r = 0; r < 4; ++r) {
-    const auto w = hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N);
+    const auto w = InRegister(hn::LoadU(du, tail_rows ? tail_rows + r * (HWY_MAX_BYTES / 4) : rows[r] + c * N));
     hn::Store(hn::ConvertTo(df, DotInt8<kBits>(du, hn::Zero(di), w, xa, xb)), df, out[r] + c * N);
   }
 }
@@ -150,8 +150,8 @@ inline void QmvRowsPow2(const QmvCall& call, std::size_t r0, std::size_t r1) {
     }
     for (std::size_t c = 0; !kInt8 && c < full; ++c) {
       for (std::size_t i = 0; i < 4; ++i) hwy::Prefetch(next[i] + c * N);
-      ChunkDot4<kBits>(df, hn::LoadU(du, rows[0] + c * N), hn::LoadU(du, rows[1] + c * N),
-                       hn::LoadU(du, rows[2] + c * N), hn::LoadU(du, rows[3] + c * N),
+      ChunkDot4<kBits>(df, InRegister(hn::LoadU(du, rows[0] + c * N)), InRegister(hn::LoadU(du, rows[1] + c * N)),
+                       InRegister(hn::LoadU(du, rows[2] + c * N)), InRegister(hn::LoadU(du, rows[3] + c * N)),
                        call.xp + c * kPer * N, a + (0 * chunks + c) * N, a + (1 * chunks + c) * N,
                        a + (2 * chunks + c) * N, a + (3 * chunks + c) * N);
     }

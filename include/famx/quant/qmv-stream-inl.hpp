@@ -72,7 +72,7 @@ inline std::size_t QmvRowsStream(const QmvCall& call, std::size_t r0, std::size_
       HWY_UNROLL(16)
       for (std::size_t j = 0; j < kGw; ++j, chunk += N) {
         hwy::Prefetch(reinterpret_cast<const std::byte*>(chunk) + kStreamAhead);
-        const auto wv = hn::LoadU(du, chunk);
+        const auto wv = InRegister(hn::LoadU(du, chunk));
         if constexpr (kInt8) {
           const auto* xq = reinterpret_cast<const std::uint32_t*>(call.xq + xc * (kBits == 4 ? 8 : 4) * N);
           const auto xa = hn::Load(du, xq);
