@@ -222,8 +222,10 @@ TEST_CASE("qmv_int8 computes its documented integer arithmetic bit for bit on ev
   for (int bits : {4, 8}) {
     for (int gs : {32, 64, 128}) {
       // Group counts with odd blocks of 3, 5, 7, 9 and 11 (the group tree's written-out blocks)
-      // and 13 (gathered), across a vector of blocks on every target and in the remainder.
-      for (std::size_t cols : {384u, 640u, 768u, 896u, 1152u, 1408u, 1664u, 2048u}) {
+      // and 13 (gathered), across a vector of blocks on every target and in the remainder; and
+      // powers of two whose last levels pair 1 to 16 vectors in registers, after levels through
+      // memory for 4096 columns.
+      for (std::size_t cols : {384u, 640u, 768u, 896u, 1024u, 1152u, 1408u, 1664u, 2048u, 4096u}) {
         CAPTURE(bits);
         CAPTURE(gs);
         CAPTURE(cols);

@@ -182,6 +182,51 @@ HWY_INLINE void OddTreeSums(float* p, std::size_t k0, std::size_t k1, std::size_
   }
 }
 
+// Sums adjacent lane pairs of the n vectors v[0..n) level by level (SegmentSums' tree) until each
+// lane holds a whole segment of n lanes: v[0] then holds the n-lane segment sums in order.
+template <std::size_t kN, class V>
+HWY_INLINE void PairLanes(V* HWY_RESTRICT v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)v;
+#else
+  if constexpr (kN > 1) {
+    const hn::DFromV<V> d;
+    HWY_UNROLL(16)
+    for (std::size_t i = 0; i < kN / 2; ++i)
+      v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]), hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
+    PairLanes<kN / 2>(v);
+  }
+#endif
+}
+
+// Vectors of partials TreeSum4 pairs in registers (the levels above it go through memory).
+inline constexpr std::size_t kTreeVectors = 16;
+
+// Stores lanes 0-3 of v to y (v has at least 4 lanes).
+template <class D>
+HWY_INLINE void StoreFirst4(D d, hn::Vec<D> v, float* HWY_RESTRICT y) {
+  if constexpr (hn::MaxLanes(d) > 4) {
+    StoreFirst4(hn::Half<D>(), hn::LowerHalf(v), y);
+  } else {
+    hn::StoreU(v, d, y);
+  }
+}
+
+// TreeSum4's last levels over kV vectors of partials p (4 rows' block sums, flat): the same
+// adjacent pairing, PairLanes over the vectors and then within the one left, kept in registers
+// (through memory each level waits on a store-to-load forward). levels: the pairing levels left.
+template <std::size_t kV, class DF>
+HWY_INLINE void TreeSum4Registers(DF df, const float* HWY_RESTRICT p, std::size_t levels, float* HWY_RESTRICT y) {
+  const std::size_t N = hn::Lanes(df);
+  hn::Vec<DF> v[kV];
+  HWY_UNROLL(16)
+  for (std::size_t i = 0; i < kV; ++i) v[i] = hn::LoadU(df, p + i * N);
+  PairLanes<kV>(v);
+  for (std::size_t k = kV; k > 1; k /= 2) --levels;
+  for (; levels > 0; --levels) v[0] = hn::Add(ConcatEven(df, v[0], v[0]), ConcatOdd(df, v[0], v[0]));
+  StoreFirst4(df, v[0], y);
+}
+
 // y[i] = tree_sum(p + i*G, G) for 4 consecutive rows of partials p [4][G] (overwritten). The odd
 // blocks of G = 2^a * b are summed first (N blocks at a time in vectors), then the 2^a block sums
 // of all 4 rows are paired level by level in vectors; adjacent pairing of the flat array is the
@@ -212,10 +257,20 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
     OddTreeSums(p, k, 4 * m, b);
   }
   std::size_t len = 4 * m;
-  for (; levels > 0 && len >= 2 * N; --levels, len /= 2) {
+  for (; levels > 0 && len > kTreeVectors * N; --levels, len /= 2) {
     for (std::size_t i = 0; i < len / N / 2; ++i) {
       const auto lo = hn::LoadU(df, p + 2 * i * N), hi = hn::LoadU(df, p + (2 * i + 1) * N);
       hn::StoreU(hn::Add(ConcatEven(df, hi, lo), ConcatOdd(df, hi, lo)), df, p + i * N);
+    }
+  }
+  if (len >= N) {  // the last levels in registers: len / N is a power of two up to kTreeVectors
+    const auto last = [&](auto kv) { return TreeSum4Registers<decltype(kv)::value>(df, p, levels, y); };
+    switch (len / N) {
+      case 1: return last(std::integral_constant<std::size_t, 1>{});
+      case 2: return last(std::integral_constant<std::size_t, 2>{});
+      case 4: return last(std::integral_constant<std::size_t, 4>{});
+      case 8: return last(std::integral_constant<std::size_t, 8>{});
+      default: return last(std::integral_constant<std::size_t, kTreeVectors>{});
     }
   }
   if (levels > 0) {
@@ -225,23 +280,6 @@ HWY_INLINE void TreeSum4(DF df, float* HWY_RESTRICT p, std::size_t G, float* HWY
     hn::StoreU(v, df, p);
   }
   for (std::size_t i = 0; i < 4; ++i) y[i] = p[i];
-#endif
-}
-
-// Sums adjacent lane pairs of the n vectors v[0..n) level by level (SegmentSums' tree) until each
-// lane holds a whole segment of n lanes: v[0] then holds the n-lane segment sums in order.
-template <std::size_t kN, class V>
-HWY_INLINE void PairLanes(V* HWY_RESTRICT v) {
-#if HWY_TARGET == HWY_SCALAR
-  (void)v;
-#else
-  if constexpr (kN > 1) {
-    const hn::DFromV<V> d;
-    HWY_UNROLL(16)
-    for (std::size_t i = 0; i < kN / 2; ++i)
-      v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]), hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
-    PairLanes<kN / 2>(v);
-  }
 #endif
 }
 
