@@ -74,7 +74,10 @@ inline double active_layer_params(const std::string& config_json) {
 // The checkpoint of one_layer_config(key) (4-bit, group 64), written on first use.
 inline std::filesystem::path one_layer_checkpoint(std::string_view key) {
   const auto dir = scratch("layer_" + std::string(key));
-  if (!std::filesystem::exists(dir / "config.json")) famx::io::make_checkpoint(one_layer_config(key), dir).value();
+  if (!std::filesystem::exists(dir / "config.json")) {
+    famx::io::make_checkpoint(one_layer_config(key), dir).value();
+    ::sync();  // flush it now: a writeback still running would slow the reads measured next
+  }
   return dir;
 }
 
