@@ -53,7 +53,7 @@ inline float* ScratchFloats(int slot, std::size_t n) {
 
 // v, pinned to a register: a streamed weight vector used by several operations is otherwise
 // folded by the compiler into each of them as a memory operand, one load of the same line per
-// use (on AVX3 the 8-bit exact qmv runs 1.6x slower that way). Not an operation: same bits.
+// use (on AVX3 the 8-bit exact qmv ran 1.7x slower that way). Not an operation: same bits.
 template <class V>
 HWY_INLINE V InRegister(V v) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
