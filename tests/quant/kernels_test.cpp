@@ -312,14 +312,14 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
   // per token below) and on load-time panels from 4 (one-token tiles below); a short last tile
   // repeats its last token, or runs a 4-token tile when it has at most 4 (m = 17). 3-bit falls
   // back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
-  // 37 rows leave a partial block of rows on every target; 384 and 640 columns give 3, 5, 6, 10,
-  // 12 and 20 groups (odd blocks in the group tree).
+  // 37 rows leave a partial block of rows on every target; 128, 384, 640 and 896 columns give 1,
+  // 2, 3, 4, 5, 6, 7, 10, 12, 14, 20 and 28 groups (a lone group, odd blocks in the group tree).
   std::mt19937 rng(31);
   std::normal_distribution<float> nd;
   famx::thread_pool pool(3);
   for (int bits : {2, 3, 4, 8}) {
     for (int gs : {32, 64, 128}) {
-      for (std::size_t cols : {384u, 640u}) {
+      for (std::size_t cols : {128u, 384u, 640u, 896u}) {
         const std::size_t rows = 37;
         const famx::dtype st = gs == 32 ? famx::dtype::f16 : (gs == 64 ? famx::dtype::bf16 : famx::dtype::f32);
         const auto q = make_weights(rows, cols, {bits, gs}, st, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "famx/core/config.hpp"
 #include "famx/core/dtype.hpp"
@@ -65,10 +66,10 @@ struct QmmInt8Panel {
 };
 
 // The partials p = s * (d * a) + b * sum(x) of group g for the tile's kT tokens (their activation
-// words xw[t], group sums sx[t], scales xa[t]): out[(t * kInt8TileVecs + j) * N + i].
-template <int kBits, std::size_t kT>
+// words xw[t], group sums sx[t], scales xa[t]), in registers: part[t][j] covers vector j of rows.
+template <int kBits, std::size_t kT, class VF>
 HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const* xw, const float* const* sx,
-                              const float* const* xa, std::size_t g, std::size_t gw, float* HWY_RESTRICT out) {
+                              const float* const* xa, std::size_t g, std::size_t gw, VF (&part)[kT][kInt8TileVecs]) {
   constexpr std::size_t kV = kInt8TileVecs, kLd = quant::kPanelRows;
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
@@ -108,25 +109,28 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
     for (std::size_t j = 0; j < kV; ++j) {
       const auto dv = hn::Mul(hn::ConvertTo(df, acc[t][j]), a);
       const auto s = hn::Load(df, p.s + g * kLd + j * N), b = hn::Load(df, p.b + g * kLd + j * N);
-      hn::Store(hn::MulAdd(s, dv, hn::Mul(b, sum)), df, out + (t * kV + j) * N);
+      part[t][j] = hn::MulAdd(s, dv, hn::Mul(b, sum));
     }
   }
 }
 
-// The tile of groups [g0, g0 + ng) summed in tree_sum's tree (halves at ceil); `stack` holds one
-// tile per level.
-template <int kBits, std::size_t kT>
-inline void TileTreeInt8(const QmmInt8Panel& p, const std::uint32_t* const* xw, const float* const* sx,
-                         const float* const* xa, std::size_t gw, std::size_t g0, std::size_t ng,
-                         float* HWY_RESTRICT out, float* HWY_RESTRICT stack) {
-  if (ng == 1) return GroupTileInt8<kBits, kT>(p, xw, sx, xa, g0, gw, out);
-  const hn::ScalableTag<float> df;
-  const std::size_t N = hn::Lanes(df), tile = kT * kInt8TileVecs * N;
-  const std::size_t h = (ng + 1) / 2;
-  TileTreeInt8<kBits, kT>(p, xw, sx, xa, gw, g0, h, out, stack + tile);
-  TileTreeInt8<kBits, kT>(p, xw, sx, xa, gw, g0 + h, ng - h, stack, stack + tile);
-  for (std::size_t i = 0; i < tile; i += N)
-    hn::Store(hn::Add(hn::Load(df, out + i), hn::Load(df, stack + i)), df, out + i);
+// A leaf of tree_sum's tree (core/tree_sum.hpp) over a row's groups, the leaves taken left to
+// right: the leaf's partial is added as the right operand to the left siblings waiting at depths
+// depth, depth - 1, ... (merges of them), and the sum waits at depth - merges (0: the row's sum).
+struct TreeLeaf {
+  std::uint16_t depth, merges;
+};
+
+// Appends the leaves of the subtree over n >= 1 terms whose root is at `depth` and ends a run of
+// `merges` right children.
+inline void TreeLeaves(std::size_t n, std::size_t depth, std::size_t merges, TreeLeaf*& out) {
+  if (n == 1) {
+    *out++ = {static_cast<std::uint16_t>(depth), static_cast<std::uint16_t>(merges)};
+    return;
+  }
+  const std::size_t h = (n + 1) / 2;
+  TreeLeaves(h, depth + 1, 0, out);
+  TreeLeaves(n - h, depth + 1, merges + 1, out);
 }
 
 // Quantizes the m tokens of x [m, K] (threads split over tokens) into the calling thread's prep
@@ -221,13 +225,15 @@ HWY_INLINE bool Int8PanelsFit() {
 }
 
 // Tokens [t0, t0 + nt) (nt <= kT; a short tile repeats its last token) times one block of rows
-// [n0, n0 + rows_here) of y's `rows`: the group tree in `tiles` ((depth + 1) tiles), then y.
+// [n0, n0 + rows_here) of y's `rows`: the groups in the order of `leaves`, each partial summed
+// into the tiles waiting in `tiles` (one per depth of the tree), then y.
 template <int kBits, std::size_t kT>
 inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std::size_t G, std::size_t gw,
-                          std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles, float* HWY_RESTRICT y,
-                          std::size_t rows, std::size_t n0, std::size_t rows_here) {
+                          const TreeLeaf* leaves, std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles,
+                          float* HWY_RESTRICT y, std::size_t rows, std::size_t n0, std::size_t rows_here) {
   constexpr std::size_t kV = kInt8TileVecs;
-  const std::size_t N = hn::Lanes(hn::ScalableTag<float>());
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df), tile = kT * kV * N;
   const std::uint32_t* xw[kT];
   const float* sx[kT];
   const float* xa[kT];
@@ -237,10 +243,33 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
     sx[t] = act.sx + tok * G;
     xa[t] = act.xa + tok * G;
   }
-  TileTreeInt8<kBits, kT>(panel, xw, sx, xa, gw, 0, G, tiles, tiles + kT * kV * N);
-  for (std::size_t t = 0; t < nt; ++t)
-    for (std::size_t j = 0; j * N < rows_here; ++j)
-      std::memcpy(y + (t0 + t) * rows + n0 + j * N, tiles + (t * kV + j) * N, std::min(N, rows_here - j * N) * sizeof(float));
+  for (std::size_t g = 0; g < G; ++g) {
+    hn::Vec<decltype(df)> part[kT][kV];
+    GroupTileInt8<kBits, kT>(panel, xw, sx, xa, g, gw, part);
+    const TreeLeaf leaf = leaves[g];
+    for (std::size_t l = 0; l < leaf.merges; ++l) {
+      const float* left = tiles + (leaf.depth - l) * tile;
+      HWY_UNROLL(8)
+      for (std::size_t t = 0; t < kT; ++t)
+        HWY_UNROLL(2)
+        for (std::size_t j = 0; j < kV; ++j) part[t][j] = hn::Add(hn::Load(df, left + (t * kV + j) * N), part[t][j]);
+    }
+    if (leaf.depth == leaf.merges && rows_here == kV * N) {  // the rows' sums, a whole block: into y
+      HWY_UNROLL(8)
+      for (std::size_t t = 0; t < kT; ++t)
+        if (t < nt)
+          HWY_UNROLL(2)
+          for (std::size_t j = 0; j < kV; ++j) hn::StoreU(part[t][j], df, y + (t0 + t) * rows + n0 + j * N);
+      return;
+    }
+    float* to = tiles + (leaf.depth - leaf.merges) * tile;
+    HWY_UNROLL(8)
+    for (std::size_t t = 0; t < kT; ++t)
+      HWY_UNROLL(2)
+      for (std::size_t j = 0; j < kV; ++j) hn::Store(part[t][j], df, to + (t * kV + j) * N);
+  }
+  for (std::size_t t = 0; t < nt; ++t)  // a block cut short by the last row: its rows of slot 0
+    std::memcpy(y + (t0 + t) * rows + n0, tiles + t * kV * N, rows_here * sizeof(float));
 }
 
 // Y [m, rows] = X W^T with the weights in panels of the panel layout (panel_of(p): panel p's
@@ -254,8 +283,11 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
   constexpr std::size_t kLd = quant::kPanelRows;
   const std::size_t nb = kInt8TileVecs * hn::Lanes(hn::ScalableTag<float>());
   const std::size_t G = fmt.groups(K), words = fmt.packed_words(K), gw = fmt.group_words();
-  std::size_t depth = 1;
+  std::size_t depth = 0;
   for (std::size_t n = G; n > 1; n = (n + 1) / 2) ++depth;
+  std::vector<TreeLeaf> leaves(G);
+  TreeLeaf* cursor = leaves.data();
+  TreeLeaves(G, 0, 0, cursor);
   par.for_each((rows + kLd - 1) / kLd, [&](std::size_t p) {
     const std::uint32_t* P = panel_of(p);
     const std::uint32_t* next = next_of(p);
@@ -271,11 +303,11 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
         const std::size_t nt = std::min(kT, m - t0);
         if constexpr (kT > 1) {
           if (nt <= kT / 2) {
-            TokenTileInt8<kBits, kT / 2>(panel, act, G, gw, t0, nt, tiles, y, rows, n0, rows_here);
+            TokenTileInt8<kBits, kT / 2>(panel, act, G, gw, leaves.data(), t0, nt, tiles, y, rows, n0, rows_here);
             continue;
           }
         }
-        TokenTileInt8<kBits, kT>(panel, act, G, gw, t0, nt, tiles, y, rows, n0, rows_here);
+        TokenTileInt8<kBits, kT>(panel, act, G, gw, leaves.data(), t0, nt, tiles, y, rows, n0, rows_here);
       }
     }
   });
