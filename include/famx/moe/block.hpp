@@ -194,6 +194,21 @@ inline expert_buffers& thread_expert_buffers() {
   return b;
 }
 
+// Calls f(i, p) for every item i in [0, n): items split over par's threads (p serial) when there
+// are at least two per thread, else one after another with p = par (the kernels split their rows).
+// Either way each item's arithmetic is the same, so its bits do not depend on the threads.
+template <class F>
+void for_each_item(std::size_t n, const parallel& par, F&& f) {
+  if (par.workers > 1 && n >= 2 * par.workers) {
+    const std::size_t chunks = std::min(n, 4 * par.workers), per = (n + chunks - 1) / chunks;
+    par.for_each((n + per - 1) / per, [&](std::size_t c) {
+      for (std::size_t i = c * per; i < std::min(n, (c + 1) * per); ++i) f(i, parallel{});
+    });
+  } else {
+    for (std::size_t i = 0; i < n; ++i) f(i, par);
+  }
+}
+
 // One expert's matrices in panel layout, when the block has them (else null).
 struct glu_panels {
   const quant::int8_panels_view* gate = nullptr;
@@ -285,10 +300,12 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     throw error(errc::shape_mismatch, "moe_block.x", std::to_string(x.size()) + " / " + std::to_string(out.size()) +
                 " elements", std::to_string(tokens * D) + " (tokens * hidden_size) for x and out");
 
-  // Router: one gate product per token (batch-invariant: a token's logits never depend on others).
+  // Router: one gate product per token (batch-invariant: a token's logits never depend on others),
+  // tokens across threads when there are enough of them (detail::for_each_item).
   std::vector<float> logits(tokens * E);
-  for (std::size_t t = 0; t < tokens; ++t)
-    w.gate.apply(x.subspan(t * D, D), std::span<float>(logits).subspan(t * E, E), par);
+  detail::for_each_item(tokens, par, [&](std::size_t t, const parallel& p) {
+    w.gate.apply(x.subspan(t * D, D), std::span<float>(logits).subspan(t * E, E), p);
+  });
   moe_stats stats{route(c, logits, w.e_score_correction_bias, tokens, par)};
   const routing& r = stats.routing;
 
@@ -341,19 +358,12 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
       std::copy_n(ys.begin() + static_cast<std::ptrdiff_t>(i * D), D,
                   y.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(pairs[b + i]) * D));
   };
-  const std::size_t n_runs = runs.size() - 1;
-  if (n_runs >= 2 * par.workers && par.workers > 1) {
-    const std::size_t chunks = std::min(n_runs, 4 * par.workers), per = (n_runs + chunks - 1) / chunks;
-    par.for_each(chunks, [&](std::size_t ci) {
-      for (std::size_t i = ci * per; i < std::min(n_runs, (ci + 1) * per); ++i) run_experts(i, {});
-    });
-  } else {
-    for (std::size_t i = 0; i < n_runs; ++i) run_experts(i, par);
-  }
+  detail::for_each_item(runs.size() - 1, par, run_experts);
 
   if (split && split->routed) split->routed(y, r);
 
-  // The shared expert of every token, then the combine in fp32: choices in order, then the shared expert.
+  // The shared expert of every token, then the combine in fp32 (tokens across threads): choices in
+  // order, then the shared expert.
   std::vector<float> shared;
   if (w.shared) {
     shared.resize(tokens * D);
@@ -361,8 +371,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, b.h, b.u, par);
     if (split && split->shared) split->shared(shared);
   }
-  std::vector<float> gate_value(1);
-  for (std::size_t t = 0; t < tokens; ++t) {
+  detail::for_each_item(tokens, par, [&](std::size_t t, const parallel& tp) {
     float* o = out.data() + t * D;
     for (std::size_t j = 0; j < D; ++j) o[j] = 0.0f;
     for (std::size_t i = 0; i < k; ++i) {
@@ -374,12 +383,13 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
     if (w.shared) {
       float scale = 1.0f;
       if (w.shared_expert_gate) {
-        w.shared_expert_gate->apply(x.subspan(t * D, D), gate_value, par);
-        scale = 1.0f / (1.0f + std::exp(-gate_value[0]));
+        float gate_value = 0.0f;
+        w.shared_expert_gate->apply(x.subspan(t * D, D), std::span(&gate_value, 1), tp);
+        scale = 1.0f / (1.0f + std::exp(-gate_value));
       }
       for (std::size_t j = 0; j < D; ++j) o[j] += scale * shared[t * D + j];
     }
-  }
+  });
   return stats;
 }
 
