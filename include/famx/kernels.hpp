@@ -59,6 +59,9 @@ HWY_EXPORT(QmmF32);
 HWY_EXPORT(QmmBF16);
 HWY_EXPORT(QmmInt8);
 HWY_EXPORT(QmmInt8Panels);
+HWY_EXPORT(QmmInt8Quantized);
+HWY_EXPORT(QmmInt8PanelsQuantized);
+HWY_EXPORT(QuantizeInt8Activations);
 HWY_EXPORT(FillInt8Panels);
 HWY_EXPORT(QmmFastF32);
 HWY_EXPORT(QmmFastBF16);
@@ -125,6 +128,41 @@ FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, std::span<const flo
                                   std::span<float> y, const parallel& par) {
   detail::check_qmm_args(w, x.size(), y.size(), m, "qmm_int8");
   if (m != 0) HWY_DYNAMIC_DISPATCH(QmmInt8Panels)(w, x.data(), m, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void quantize_int8_activations(const affine_format& format, std::size_t cols,
+                                                   std::span<const float> x, std::size_t m,
+                                                   std::span<std::uint32_t> out, const parallel& par) {
+  detail::check_quantize_int8_args(format, cols, x.size(), m, out.size());
+  if (m != 0) HWY_DYNAMIC_DISPATCH(QuantizeInt8Activations)(format, cols, x.data(), m, out.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, const int8_activations_view& x,
+                                  std::span<const std::uint32_t> tokens, std::span<float> y, const parallel& par) {
+  detail::check_int8_panels_source(w, "qmm_int8.w");
+  detail::check_quantized_args(w.format, w.rows, w.cols, x, tokens, false, y.size());
+  if (!tokens.empty()) HWY_DYNAMIC_DISPATCH(QmmInt8Quantized)(w, x, tokens.data(), tokens.size(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, const int8_activations_view& x, std::span<float> y,
+                                  const parallel& par) {
+  detail::check_int8_panels_source(w, "qmm_int8.w");
+  detail::check_quantized_args(w.format, w.rows, w.cols, x, {}, true, y.size());
+  if (x.tokens != 0) HWY_DYNAMIC_DISPATCH(QmmInt8Quantized)(w, x, nullptr, x.tokens, y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, const int8_activations_view& x,
+                                  std::span<const std::uint32_t> tokens, std::span<float> y, const parallel& par) {
+  detail::check_int8_panels_view(w, "qmm_int8");
+  detail::check_quantized_args(w.format, w.rows, w.cols, x, tokens, false, y.size());
+  if (!tokens.empty()) HWY_DYNAMIC_DISPATCH(QmmInt8PanelsQuantized)(w, x, tokens.data(), tokens.size(), y.data(), par);
+}
+
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, const int8_activations_view& x, std::span<float> y,
+                                  const parallel& par) {
+  detail::check_int8_panels_view(w, "qmm_int8");
+  detail::check_quantized_args(w.format, w.rows, w.cols, x, {}, true, y.size());
+  if (x.tokens != 0) HWY_DYNAMIC_DISPATCH(QmmInt8PanelsQuantized)(w, x, nullptr, x.tokens, y.data(), par);
 }
 
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,

@@ -230,41 +230,52 @@ TEST_CASE("MoE blocks match the fp64 reference; fused, sorted and capacity varia
 }
 
 TEST_CASE("batched experts give every token the bits of the one-token path, exact and int8, any threads") {
+  // With panels and int8 activations a prompt's x is quantized once for every expert's gate_proj
+  // and up_proj; `mixed` has 8-bit up_proj stacks, so up's inputs are quantized apart (unfused).
   const routing_config c{famx::moe::scoring::softmax, 8, 2, true};
-  const test_block b(128, 64, c.num_experts, false, true, true, 42);
+  const test_block same(128, 64, c.num_experts, false, true, true, 42);
+  test_block mixed(128, 64, c.num_experts, false, true, true, 42);
+  std::mt19937 rng(44);
+  mixed.up_proj = random_quantized({8, 64, 128}, rng, 0.1f, 8, 32);
+  mixed.w.up_proj = famx::moe::stacked_qmatrix::of(mixed.up_proj);
   famx::thread_pool pool(3);
-  const auto panels = famx::moe::expert_int8_panels::of(b.w, pool.hook());
-  famx::moe::moe_block_weights with_panels = b.w;
-  with_panels.int8_panels = &panels;
-  for (std::int64_t t : famx::kernel_targets()) {
-    famx::force_target guard(t);
-    CAPTURE(std::string(hwy::TargetName(t)));
-    for (std::size_t tokens : {1, 9, 40, 80}) {
-      CAPTURE(tokens);
-      const auto x = random_x(tokens * b.D, 43);
-      for (bool int8 : {false, true}) {
-        CAPTURE(int8);
-        famx::moe::moe_options one_by_one;
-        one_by_one.int8_activations = int8;
-        one_by_one.batched = false;
-        famx::moe::moe_options batched = one_by_one;
-        batched.batched = true;
-        std::vector<float> want(tokens * b.D), got(tokens * b.D);
-        famx::moe::moe_block(c, b.w, x, tokens, want, one_by_one);
-        famx::moe::moe_block(c, b.w, x, tokens, got, batched);
-        REQUIRE(got == want);
-        famx::moe::moe_block(c, b.w, x, tokens, got, batched, pool.hook());
-        REQUIRE(got == want);
-        // The experts' load-time panels (read by int8 batches) change nothing.
-        famx::moe::moe_block(c, with_panels, x, tokens, got, batched);
-        REQUIRE(got == want);
-        famx::moe::moe_block(c, with_panels, x, tokens, got, batched, pool.hook());
-        REQUIRE(got == want);
-        // Each token alone gives its row of the batch.
-        for (std::size_t i = 0; i < tokens; i += 7) {
-          std::vector<float> row(b.D);
-          famx::moe::moe_block(c, b.w, std::span(x).subspan(i * b.D, b.D), 1, row, batched);
-          REQUIRE(std::equal(row.begin(), row.end(), want.begin() + static_cast<std::ptrdiff_t>(i * b.D)));
+  for (const test_block* blk : {&same, static_cast<const test_block*>(&mixed)}) {
+    const test_block& b = *blk;
+    CAPTURE(b.w.up_proj.first.format.bits);
+    const auto panels = famx::moe::expert_int8_panels::of(b.w, pool.hook());
+    famx::moe::moe_block_weights with_panels = b.w;
+    with_panels.int8_panels = &panels;
+    for (std::int64_t t : famx::kernel_targets()) {
+      famx::force_target guard(t);
+      CAPTURE(std::string(hwy::TargetName(t)));
+      for (std::size_t tokens : {1, 9, 40, 80}) {
+        CAPTURE(tokens);
+        const auto x = random_x(tokens * b.D, 43);
+        for (bool int8 : {false, true}) {
+          CAPTURE(int8);
+          famx::moe::moe_options one_by_one;
+          one_by_one.int8_activations = int8;
+          one_by_one.batched = false;
+          one_by_one.fused = blk == &same;  // fused swiglu takes one format for gate and up
+          famx::moe::moe_options batched = one_by_one;
+          batched.batched = true;
+          std::vector<float> want(tokens * b.D), got(tokens * b.D);
+          famx::moe::moe_block(c, b.w, x, tokens, want, one_by_one);
+          famx::moe::moe_block(c, b.w, x, tokens, got, batched);
+          REQUIRE(got == want);
+          famx::moe::moe_block(c, b.w, x, tokens, got, batched, pool.hook());
+          REQUIRE(got == want);
+          // The experts' load-time panels (read by int8 batches) change nothing.
+          famx::moe::moe_block(c, with_panels, x, tokens, got, batched);
+          REQUIRE(got == want);
+          famx::moe::moe_block(c, with_panels, x, tokens, got, batched, pool.hook());
+          REQUIRE(got == want);
+          // Each token alone gives its row of the batch.
+          for (std::size_t i = 0; i < tokens; i += 7) {
+            std::vector<float> row(b.D);
+            famx::moe::moe_block(c, b.w, std::span(x).subspan(i * b.D, b.D), 1, row, batched);
+            REQUIRE(std::equal(row.begin(), row.end(), want.begin() + static_cast<std::ptrdiff_t>(i * b.D)));
+          }
         }
       }
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <famx/famx.hpp>
+#include <famx/quant/int8_activations.hpp>
 #include <famx/quant/int8_panels.hpp>
 
 namespace {
@@ -309,9 +310,10 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
 
 TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, for any token count, target and thread count") {
   // qmm_int8: 4- and 8-bit take the integer tiles on the MLX view from 6 tokens on (one qmv_int8
-  // per token below) and on load-time panels from 4 (one-token tiles below); a short last tile
-  // repeats its last token, or runs a 4-token tile when it has at most 4 (m = 17). 3-bit falls
-  // back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles, 3-bit runs qmv.
+  // per token below) and on load-time panels for any count; the last tile is the smallest of 8,
+  // 4, 2 or 1 tokens that holds the rest (m = 1, 2, 17: 1 and 2; m = 3, 5: a short tile repeats
+  // its last token). 3-bit falls back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles,
+  // 3-bit runs qmv.
   // 37 rows leave a partial block of rows on every target; 128, 384, 640 and 896 columns give 1,
   // 2, 3, 4, 5, 6, 7, 10, 12, 14, 20 and 28 groups (a lone group, odd blocks in the group tree).
   std::mt19937 rng(31);
@@ -360,6 +362,61 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
               std::fill(y.begin(), y.end(), NAN);
               famx::quant::qmm(q.view(), xm, m, ym, par);
               REQUIRE(std::equal(ym.begin(), ym.end(), want.begin()));
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("qmm_int8 on activations quantized once gives each selected token qmv_int8's row") {
+  // One quantization serves every product and any selection of its tokens (repeated, out of
+  // order), on MLX views (repacked per call at any count) and panels, every target, 1 and 3
+  // threads; 8 tokens x 3 gathered rows leave short tiles of both heights.
+  std::mt19937 rng(37);
+  std::normal_distribution<float> nd;
+  famx::thread_pool pool(3);
+  for (int bits : {4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (std::size_t cols : {128u, 384u, 896u}) {
+        const std::size_t rows = 37, m = 11;
+        const auto q = make_weights(rows, cols, {bits, gs}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+        const famx::quant::int8_panels panels(q.view());
+        std::vector<float> x(m * cols);
+        for (auto& v : x) v = nd(rng);
+        std::fill_n(x.begin() + static_cast<std::ptrdiff_t>(2 * cols), gs, 0.0f);  // token 2: an all-zero group
+        const std::vector<std::uint32_t> pick = {10, 2, 2, 0, 7, 3, 9, 1, 5, 4, 6, 8, 10, 0, 3, 3, 1, 9, 2, 7, 5, 8, 6, 4};
+        for_each_target([&] {
+          std::vector<float> want(m * rows);
+          for (std::size_t t = 0; t < m; ++t)
+            famx::quant::qmv_int8(q.view(), std::span<const float>(x).subspan(t * cols, cols),
+                                  std::span<float>(want).subspan(t * rows, rows));
+          famx::quant::int8_activations act;
+          for (std::size_t threads : {1u, 3u}) {
+            CAPTURE(bits);
+            CAPTURE(gs);
+            CAPTURE(cols);
+            CAPTURE(threads);
+            const famx::parallel par = threads == 3 ? pool.hook() : famx::parallel{};
+            const auto& xv = act.quantize({bits, gs}, cols, x, m, par);
+            std::vector<float> y(m * rows, NAN);
+            famx::quant::qmm_int8(q.view(), xv, y, par);
+            REQUIRE(y == want);
+            std::fill(y.begin(), y.end(), NAN);
+            famx::quant::qmm_int8(panels.view(), xv, y, par);
+            REQUIRE(y == want);
+            for (std::size_t n : {1u, 3u, 24u}) {
+              CAPTURE(n);
+              const auto sel = std::span<const std::uint32_t>(pick).first(n);
+              std::vector<float> ys(n * rows, NAN), yp(n * rows, NAN);
+              famx::quant::qmm_int8(q.view(), xv, sel, ys, par);
+              famx::quant::qmm_int8(panels.view(), xv, sel, yp, par);
+              for (std::size_t i = 0; i < n; ++i) {
+                const auto row = want.begin() + static_cast<std::ptrdiff_t>(sel[i] * rows);
+                REQUIRE(std::equal(ys.begin() + static_cast<std::ptrdiff_t>(i * rows), ys.begin() + static_cast<std::ptrdiff_t>((i + 1) * rows), row));
+                REQUIRE(std::equal(yp.begin() + static_cast<std::ptrdiff_t>(i * rows), yp.begin() + static_cast<std::ptrdiff_t>((i + 1) * rows), row));
+              }
             }
           }
         });
@@ -675,6 +732,41 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
   const auto q3 = make_weights(4, 64, {3, 64}, famx::dtype::bf16, [](std::size_t, std::size_t) { return 0.5f; });
   CHECK_THROWS_WITH_AS(famx::quant::int8_panels(q3.view(), {}, "layers.0.mlp.down_proj"),
                        "layers.0.mlp.down_proj.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)", famx::error);
+  // Quantized activations: their arguments, and whether they fit the weights.
+  std::vector<std::uint32_t> act_out(famx::quant::int8_activations_view{nullptr, {4, 64}, 2, 64}.words());
+  CHECK_THROWS_WITH_AS(famx::quant::quantize_int8_activations({3, 64}, 64, x_ok, 1, act_out),
+                       "quantize_int8_activations.format.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::quantize_int8_activations({4, 64}, 48, x_ok, 1, act_out),
+                       "quantize_int8_activations.format: found in = 48, expected a positive multiple of the group size 64",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::quantize_int8_activations({4, 64}, 64, x_ok, 2, act_out),
+                       "quantize_int8_activations.x: found 64 elements, expected 128 elements (m * cols)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::quantize_int8_activations({4, 64}, 64, x_ok, 1, act_out),
+                       "quantize_int8_activations.out: found 36 elements, expected 18 elements (int8_activations_view::words)",
+                       famx::error);
+  famx::quant::int8_activations act;
+  const auto& xa = act.quantize({4, 64}, 64, x2t, 2);
+  const std::vector<std::uint32_t> tok_ok = {1, 0}, tok_bad = {1, 2};
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), xa, tok_bad, y8),
+                       "qmm_int8.tokens[1]: found 2, expected a token of x (fewer than 2)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), xa, tok_ok, y7),
+                       "qmm_int8.y: found 7 elements, expected 8 elements (tokens * rows)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), xa, y),
+                       "qmm_int8.y: found 4 elements, expected 8 elements (tokens * rows)", famx::error);
+  famx::quant::int8_activations act8;
+  const auto& x8 = act8.quantize({8, 64}, 64, x_ok, 1);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), x8, y),
+                       "qmm_int8.x.format: found 8-bit group 64, expected 4-bit group 64 (w's format)", famx::error);
+  famx::quant::int8_activations wide;
+  wide.quantize({4, 64}, 128, x2t, 1);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), wide.view(), y),
+                       "qmm_int8.x.cols: found 128, expected 64 (w's cols)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(panels.view(), famx::quant::int8_activations_view{nullptr, {4, 64}, 1, 64}, y),
+                       "qmm_int8.x: found a null data pointer, expected activations quantized by quantize_int8_activations",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q3.view(), x8, y),
+                       "qmm_int8.w.bits: found 3, expected 4 or 8 (qmm_int8's integer widths)", famx::error);
   auto unaligned = q.view();
   unaligned.cols = 48;
   CHECK_THROWS_WITH_AS(famx::quant::int8_panels{unaligned},

@@ -30,6 +30,7 @@
 #include "famx/moe/experts.hpp"
 #include "famx/moe/route.hpp"
 #include "famx/moe/routing.hpp"
+#include "famx/quant/int8_activations.hpp"
 #include "famx/quant/int8_panels.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
@@ -184,10 +185,12 @@ inline std::span<float> pair_outputs(std::size_t n, bool zero) {
   return {buffer.data(), n};
 }
 
-// A thread's buffers for one run of experts (its tokens' x and y rows, the intermediate h and u),
-// kept across calls like pair_outputs: fresh ones per call fault in their pages again.
+// A thread's buffers for one run of experts (its tokens' x and y rows or their indices, the
+// intermediate h and u), kept across calls like pair_outputs: fresh ones per call fault in their
+// pages again.
 struct expert_buffers {
   std::vector<float> xs, ys, h, u;
+  std::vector<std::uint32_t> tokens;
 };
 inline expert_buffers& thread_expert_buffers() {
   static thread_local expert_buffers b;
@@ -216,15 +219,32 @@ struct glu_panels {
   const quant::int8_panels_view* down = nullptr;
 };
 
-// y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert: each token's row has
-// the bits glu_forward gives it alone. With int8 activations the tokens run through qmm_int8
-// together (its rows are qmv_int8's; silu_mul row by row); exact, glu_forward per token (the
-// batch-invariant qmm gives the same bits but is slower than per-token swiglu today, bench_quant).
+// Every token's input quantized once for the routed experts' gate_proj and up_proj (int8
+// activations on panels, more than one token), and the tokens of the expert at hand: gate and up
+// then read those tokens in place, where they would copy and quantize them per expert and matrix.
+struct quantized_inputs {
+  const quant::int8_activations_view* gate = nullptr;  // null: none
+  const quant::int8_activations_view* up = nullptr;
+  std::span<const std::uint32_t> tokens;
+};
+
+// The calling thread's buffers for quantized_inputs (gate's, and up's when its format differs).
+inline quant::int8_activations& thread_activations(std::size_t i) {
+  static thread_local quant::int8_activations a[2];
+  return a[i];
+}
+
+// y [m, D] = down(silu(gate x) * up x) for m tokens x [m, D] of one expert (or, with quantized
+// inputs, its tokens of them; x unused): each token's row has the bits glu_forward gives it alone.
+// With int8 activations the tokens run through qmm_int8 together (its rows are qmv_int8's;
+// silu_mul row by row); exact, glu_forward per token (the batch-invariant qmm gives the same bits
+// but is slower than per-token swiglu today, bench_quant).
 inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmatrix_view& up,
                               const quant::qmatrix_view& down, std::span<const float> x, std::size_t m,
                               std::span<float> y, const moe_options& opt, std::vector<float>& h,
-                              std::vector<float>& u, const parallel& par, const glu_panels& panels = {}) {
-  if (m == 1 || !opt.batched || !opt.int8_activations) {
+                              std::vector<float>& u, const parallel& par, const glu_panels& panels = {},
+                              const quantized_inputs& quantized = {}) {
+  if (!quantized.gate && (m == 1 || !opt.batched || !opt.int8_activations)) {
     for (std::size_t t = 0; t < m; ++t)
       glu_forward(gate, up, down, x.subspan(t * gate.cols, gate.cols), y.subspan(t * down.rows, down.rows), opt, h, u, par);
     return;
@@ -241,8 +261,13 @@ inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmat
       quant::qmm_int8(w, in, m, out, par);
     }
   };
-  mm(gate, panels.gate, x, g);
-  mm(up, panels.up, x, v);
+  if (quantized.gate) {
+    quant::qmm_int8(*panels.gate, *quantized.gate, quantized.tokens, g, par);
+    quant::qmm_int8(*panels.up, *quantized.up, quantized.tokens, v, par);
+  } else {
+    mm(gate, panels.gate, x, g);
+    mm(up, panels.up, x, v);
+  }
   for (std::size_t t = 0; t < m; ++t) silu_mul(g.subspan(t * I, I), v.subspan(t * I, I), std::span(h).subspan(t * I, I));
   mm(down, panels.down, h, y);
 }
@@ -275,8 +300,9 @@ inline void check_int8_panels(const moe_block_weights& w) {
 
 // out [T, D] = the MoE block applied to x [T, D] (as one rank of a split model when `split` is
 // given). Throws famx::error on inconsistent weights or sizes. The calling thread keeps its
-// largest call's T * k * D floats of expert outputs for the next call (detail::pair_outputs), and
-// every thread that runs experts keeps its largest run's buffers (detail::thread_expert_buffers).
+// largest call's T * k * D floats of expert outputs for the next call (detail::pair_outputs) and
+// its quantized inputs (detail::thread_activations), and every thread that runs experts keeps its
+// largest run's buffers (detail::thread_expert_buffers).
 inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, std::span<const float> x,
                            std::size_t tokens, std::span<float> out, const moe_options& opt = {},
                            const parallel& par = {}, const moe_split* split = nullptr) {
@@ -341,19 +367,35 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   for (std::size_t i = 0; i < pairs.size(); ++i)
     if (i == 0 || expert_of(pairs[i]) != expert_of(pairs[i - 1])) runs.push_back(i);
   runs.push_back(pairs.size());
+  // With int8 activations on panels and more than one token, every token's x is quantized once for
+  // all experts' gate and up (detail::quantized_inputs).
+  detail::quantized_inputs quantized;
+  if (opt.int8_activations && opt.batched && w.int8_panels && tokens > 1) {
+    const quant::affine_format gf = w.gate_proj.first.format, uf = w.up_proj.first.format;
+    quantized.gate = &detail::thread_activations(0).quantize(gf, D, x, tokens, par);
+    quantized.up = uf == gf ? quantized.gate : &detail::thread_activations(1).quantize(uf, D, x, tokens, par);
+  }
   auto run_experts = [&](std::size_t ri, const parallel& kp) {
-    auto& [xs, ys, h, u] = detail::thread_expert_buffers();
+    auto& [xs, ys, h, u, run_tokens] = detail::thread_expert_buffers();
     const std::size_t b = runs[ri], n = runs[ri + 1] - b, e = expert_of(pairs[b]);
-    xs.resize(n * D);
     ys.resize(n * D);
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t t = static_cast<std::size_t>(pairs[b + i]) / k;
-      std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * D), D, xs.begin() + static_cast<std::ptrdiff_t>(i * D));
+    detail::quantized_inputs q = quantized;
+    if (q.gate) {
+      run_tokens.resize(n);
+      for (std::size_t i = 0; i < n; ++i) run_tokens[i] = static_cast<std::uint32_t>(pairs[b + i]) / static_cast<std::uint32_t>(k);
+      q.tokens = run_tokens;
+    } else {
+      xs.resize(n * D);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t t = static_cast<std::size_t>(pairs[b + i]) / k;
+        std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * D), D, xs.begin() + static_cast<std::ptrdiff_t>(i * D));
+      }
     }
     detail::glu_panels panels;
     if (w.int8_panels)
       panels = {&w.int8_panels->gate_proj[e].view(), &w.int8_panels->up_proj[e].view(), &w.int8_panels->down_proj[e].view()};
-    detail::glu_forward_batch(w.gate_proj[e], w.up_proj[e], w.down_proj[e], xs, n, ys, opt, h, u, kp, panels);
+    const std::span<const float> in = q.gate ? std::span<const float>{} : std::span<const float>(xs);
+    detail::glu_forward_batch(w.gate_proj[e], w.up_proj[e], w.down_proj[e], in, n, ys, opt, h, u, kp, panels, q);
     for (std::size_t i = 0; i < n; ++i)
       std::copy_n(ys.begin() + static_cast<std::ptrdiff_t>(i * D), D,
                   y.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(pairs[b + i]) * D));

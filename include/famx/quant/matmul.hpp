@@ -16,6 +16,7 @@
 #include "famx/core/error.hpp"
 #include "famx/core/parallel.hpp"
 #include "famx/core/tensor.hpp"
+#include "famx/quant/activation_layout.hpp"
 #include "famx/quant/panel_layout.hpp"
 #include "famx/quant/qmatrix.hpp"
 
@@ -65,9 +66,23 @@ FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, std::span<const float> 
                                   std::span<float> y, const parallel& par = {});
 // qmm_int8 on weights in the load-time panel layout (int8_panels): the same rows, bit for bit, as
 // qmm_int8 and qmv_int8 on the MLX view the panels were built from, without the per-call repack;
-// below 4 tokens it runs one-token tiles (the decode case).
+// the last tile of tokens is the smallest of 8, 4, 2 or 1 tokens that holds the rest (one token
+// for the decode case).
 FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, std::span<const float> x, std::size_t m,
                                   std::span<float> y, const parallel& par = {});
+// qmm_int8 with activations quantized beforehand (quantize_int8_activations for w's format and
+// cols): y [x.tokens, rows], each row bit-identical to qmm_int8 and qmv_int8 on that token's f32
+// activations. On an MLX view each panel is repacked per call whatever the token count.
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, const int8_activations_view& x, std::span<float> y,
+                                  const parallel& par = {});
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, const int8_activations_view& x, std::span<float> y,
+                                  const parallel& par = {});
+// The same for the tokens of x that `tokens` selects: y [tokens.size(), rows], row i that of token
+// tokens[i] (an MoE expert's tokens, gathered without copying them).
+FAMX_KERNEL_LINKAGE void qmm_int8(const qmatrix_view& w, const int8_activations_view& x,
+                                  std::span<const std::uint32_t> tokens, std::span<float> y, const parallel& par = {});
+FAMX_KERNEL_LINKAGE void qmm_int8(const int8_panels_view& w, const int8_activations_view& x,
+                                  std::span<const std::uint32_t> tokens, std::span<float> y, const parallel& par = {});
 // Y = X W^T with bf16 activations (each row equals qmv with bf16 activations).
 FAMX_KERNEL_LINKAGE void qmm(const qmatrix_view& w, std::span<const bf16> x, std::size_t m,
                              std::span<float> y, const parallel& par = {});
@@ -126,15 +141,40 @@ inline void check_qmm_args(const qmatrix_view& w, std::size_t x_size, std::size_
   check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
 }
 
-// Throws unless w holds panels of 4- or 8-bit codes (as int8_panels builds them) and x, y hold
-// m*cols and m*rows elements.
-inline void check_qmm_args(const int8_panels_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
-                           const char* fn) {
-  const std::string f(fn);
+// Throws unless w holds panels of 4- or 8-bit codes (as int8_panels builds them); f names the call.
+inline void check_int8_panels_view(const int8_panels_view& w, const std::string& f) {
   if (w.data == nullptr) throw error(errc::invalid_value, f + ".w", "a null data pointer", "panels built by int8_panels");
   if (auto r = validate_cols(w.format, w.cols, f + ".w"); !r) throw r.err();
   check_panel_bits(w.format.bits, f + ".w");
+}
+
+// Throws unless w holds panels of 4- or 8-bit codes and x, y hold m*cols and m*rows elements.
+inline void check_qmm_args(const int8_panels_view& w, std::size_t x_size, std::size_t y_size, std::size_t m,
+                           const char* fn) {
+  const std::string f(fn);
+  check_int8_panels_view(w, f);
   check_qmm_sizes(w.rows, w.cols, x_size, y_size, m, f);
+}
+
+// Throws unless quantized activations x fit w's format and cols, the selected tokens (all of x's
+// when `all`) are x's, and y holds tokens * w_rows elements.
+inline void check_quantized_args(const affine_format& w_format, std::size_t w_rows, std::size_t w_cols,
+                                 const int8_activations_view& x, std::span<const std::uint32_t> tokens, bool all,
+                                 std::size_t y_size) {
+  const std::string f = "qmm_int8";
+  if (x.data == nullptr && x.tokens != 0)
+    throw error(errc::invalid_value, f + ".x", "a null data pointer", "activations quantized by quantize_int8_activations");
+  if (x.format != w_format)
+    throw error(errc::shape_mismatch, f + ".x.format", to_string(x.format), to_string(w_format) + " (w's format)");
+  if (x.cols != w_cols)
+    throw error(errc::shape_mismatch, f + ".x.cols", std::to_string(x.cols), std::to_string(w_cols) + " (w's cols)");
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] >= x.tokens)
+      throw error(errc::out_of_bounds, f + ".tokens[" + std::to_string(i) + "]", std::to_string(tokens[i]),
+                  "a token of x (fewer than " + std::to_string(x.tokens) + ")");
+  const std::size_t m = all ? x.tokens : tokens.size();
+  if (y_size != m * w_rows)
+    throw error(errc::shape_mismatch, f + ".y", size_str(y_size), size_str(m * w_rows) + " (tokens * rows)");
 }
 
 // Throws unless w is a rank-2 f32/bf16 matrix with unit inner stride and x, y fit it.

@@ -19,6 +19,7 @@
 #include "famx/core/dtype.hpp"
 #include "famx/core/parallel.hpp"
 #include "famx/core/error.hpp"
+#include "famx/quant/activation_layout.hpp"
 #include "famx/quant/panel_layout.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
@@ -42,14 +43,15 @@ namespace hn = hwy::HWY_NAMESPACE;
 inline constexpr std::size_t kInt8TileTokens = 8;
 inline constexpr std::size_t kInt8TileVecs = 2;
 
-// The quantized activations of m tokens: per token its group sums and scales [G] and its codes as
-// u32 words, xw_per_token of them: 8-bit, the codes of weight word k in word k; 4-bit, weight word
-// k's even codes in word 2k and its odd codes in word 2k + 1 (the lo and hi nibble planes).
+// The quantized activations of the tokens (quant::int8_activations_view's layout): per token its
+// group sums and scales [G] and its codes as u32 words, xw_per_token of them. Output row i takes
+// token rows[i] (token i when rows is null).
 struct QmmInt8Act {
   const float* sx;
   const float* xa;
   const std::uint32_t* xw;
   std::size_t xw_per_token;
+  const std::uint32_t* rows = nullptr;
 };
 
 // kInt8TileVecs vectors of rows inside a panel (quant::int8_panels_view's layout): codes [words],
@@ -133,20 +135,20 @@ inline void TreeLeaves(std::size_t n, std::size_t depth, std::size_t merges, Tre
   TreeLeaves(n - h, depth + 1, merges + 1, out);
 }
 
-// Quantizes the m tokens of x [m, K] (threads split over tokens) into the calling thread's prep
-// slots.
+// Quantizes the m tokens of x [m, K] (threads split over tokens) as qmv_int8 quantizes each: the
+// group sums into sx [m][G], the scales into xa [m][G] and the codes into xw [m][K / 4] in
+// quant::int8_activations_view's order for kBits-bit weights.
 template <int kBits>
-inline QmmInt8Act QmmInt8Prepare(const quant::affine_format& fmt, std::size_t K, const float* HWY_RESTRICT x,
-                                 std::size_t m, const parallel& par) {
+inline void QuantizeTokensInt8(const quant::affine_format& fmt, std::size_t K, const float* HWY_RESTRICT x,
+                               std::size_t m, float* HWY_RESTRICT sx, float* HWY_RESTRICT xa,
+                               std::uint32_t* HWY_RESTRICT xw, const parallel& par) {
   const std::size_t G = fmt.groups(K), gs = static_cast<std::size_t>(fmt.group_size);
   const std::size_t per = K / 4;  // u32 words of codes per token (both widths)
-  float* sx = ScratchFloats(kSlotSx, 2 * m * G);
-  auto* xw = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotXp, m * per));
   par.for_each(m, [&](std::size_t t) {
     auto* out = reinterpret_cast<std::int8_t*>(xw + t * per);
     auto* codes = kBits == 4 ? reinterpret_cast<std::int8_t*>(ScratchFloats(kSlotWork1, per)) : out;
     std::memset(codes, 0, K);
-    QuantizeActivationInt8<8>(x + t * K, G, gs, sx + t * G, sx + (m + t) * G, codes);  // natural order
+    QuantizeActivationInt8<8>(x + t * K, G, gs, sx + t * G, xa + t * G, codes);  // natural order
     if constexpr (kBits == 4) {  // weight word k holds codes 8k..8k+7, even ones in its low nibbles
       for (std::size_t k = 0; k < K / 8; ++k)
         for (std::size_t b = 0; b < 4; ++b) {
@@ -155,7 +157,28 @@ inline QmmInt8Act QmmInt8Prepare(const quant::affine_format& fmt, std::size_t K,
         }
     }
   });
+}
+
+// Quantizes the m tokens of x [m, K] into the calling thread's prep slots (QuantizeTokensInt8).
+template <int kBits>
+inline QmmInt8Act QmmInt8Prepare(const quant::affine_format& fmt, std::size_t K, const float* HWY_RESTRICT x,
+                                 std::size_t m, const parallel& par) {
+  const std::size_t G = fmt.groups(K), per = K / 4;
+  float* sx = ScratchFloats(kSlotSx, 2 * m * G);
+  auto* xw = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotXp, m * per));
+  QuantizeTokensInt8<kBits>(fmt, K, x, m, sx, sx + m * G, xw, par);
   return QmmInt8Act{sx, sx + m * G, xw, per};
+}
+
+// x [m, K] quantized into out (quant::int8_activations_view's layout for fmt), for 4- and 8-bit
+// weights.
+inline void QuantizeInt8Activations(const quant::affine_format& fmt, std::size_t K, const float* x, std::size_t m,
+                                    std::uint32_t* out, const parallel& par) {
+  const quant::int8_activations_view shape{out, fmt, m, K};
+  quant::int8_widths::visit(fmt.bits, [&](auto bits_c) {
+    QuantizeTokensInt8<bits_c.value>(fmt, K, x, m, const_cast<float*>(shape.sums()),
+                                     const_cast<float*>(shape.scales()), const_cast<std::uint32_t*>(shape.codes()), par);
+  });
 }
 
 // Rows [n0, n0 + n) of scales (or biases) v, of type ScaleT, widened to f32 and transposed to
@@ -238,7 +261,7 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
   const float* sx[kT];
   const float* xa[kT];
   for (std::size_t t = 0; t < kT; ++t) {
-    const std::size_t tok = t0 + std::min(t, nt - 1);
+    const std::size_t i = t0 + std::min(t, nt - 1), tok = act.rows ? act.rows[i] : i;
     xw[t] = act.xw + tok * act.xw_per_token;
     sx[t] = act.sx + tok * G;
     xa[t] = act.xa + tok * G;
@@ -272,10 +295,21 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
     std::memcpy(y + (t0 + t) * rows + n0, tiles + t * kV * N, rows_here * sizeof(float));
 }
 
+// TokenTileInt8 in the smallest of the tiles of kT, kT / 2, ..., 1 tokens that holds nt <= kT tokens.
+template <int kBits, std::size_t kT>
+HWY_INLINE void TokenTileFit(const QmmInt8Panel& panel, const QmmInt8Act& act, std::size_t G, std::size_t gw,
+                             const TreeLeaf* leaves, std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles,
+                             float* HWY_RESTRICT y, std::size_t rows, std::size_t n0, std::size_t rows_here) {
+  if constexpr (kT > 1) {
+    if (nt <= kT / 2) return TokenTileFit<kBits, kT / 2>(panel, act, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
+  }
+  TokenTileInt8<kBits, kT>(panel, act, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
+}
+
 // Y [m, rows] = X W^T with the weights in panels of the panel layout (panel_of(p): panel p's
 // words; next_of(p): the panel to prefetch meanwhile, or null) and X quantized in act: panels split
-// over threads, then blocks of kInt8TileVecs vectors of rows x tiles of kT tokens (a last tile of
-// at most kT / 2 tokens runs a half-height tile).
+// over threads, then blocks of kInt8TileVecs vectors of rows x tiles of kT tokens (the last tile
+// the smallest of kT, kT / 2, ..., 1 tokens that holds what is left).
 template <int kBits, std::size_t kT, class PanelOf, class NextOf>
 inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows, std::size_t K,
                               const QmmInt8Act& act, std::size_t m, float* HWY_RESTRICT y, const parallel& par,
@@ -300,14 +334,7 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
         const bool first = t0 == 0 && sub == 0 && next;
         const QmmInt8Panel panel{P + sub, ps + sub, ps + G * kLd + sub, first ? next : nullptr,
                                  first ? next_s : nullptr, first ? next_s + G * kLd : nullptr};
-        const std::size_t nt = std::min(kT, m - t0);
-        if constexpr (kT > 1) {
-          if (nt <= kT / 2) {
-            TokenTileInt8<kBits, kT / 2>(panel, act, G, gw, leaves.data(), t0, nt, tiles, y, rows, n0, rows_here);
-            continue;
-          }
-        }
-        TokenTileInt8<kBits, kT>(panel, act, G, gw, leaves.data(), t0, nt, tiles, y, rows, n0, rows_here);
+        TokenTileFit<kBits, kT>(panel, act, G, gw, leaves.data(), t0, std::min(kT, m - t0), tiles, y, rows, n0, rows_here);
       }
     }
   });
@@ -317,21 +344,48 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
 // qmv_int8 per token was faster (bench/RESULTS.md: 4- and 8-bit, 768x2048 to 14336x4096).
 inline constexpr std::size_t kInt8ViewMinTokens = 6;
 
+// m rows of y from act through w's panels, each repacked per call into scratch.
+template <int kBits>
+inline void QmmInt8ViewRun(const quant::qmatrix_view& w, const QmmInt8Act& act, std::size_t m, float* y,
+                           const parallel& par) {
+  const quant::int8_panels_view shape{nullptr, w.format, w.rows, w.cols};
+  const auto repack = [&](std::size_t p) {
+    auto* P = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotWork0, shape.panel_words()));
+    FillInt8Panel(w, p, P);
+    return static_cast<const std::uint32_t*>(P);
+  };
+  const auto none = [](std::size_t) -> const std::uint32_t* { return nullptr; };  // nothing to fetch ahead
+  QmmInt8OverPanels<kBits, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, repack, none);
+}
+
+// m rows of y from act through load-time panels, in tiles of kInt8TileTokens tokens (fewer for the
+// last: one token for the decode case).
+template <int kBits>
+inline void QmmInt8PanelsRun(const quant::int8_panels_view& w, const QmmInt8Act& act, std::size_t m, float* y,
+                             const parallel& par) {
+  const auto panel_of = [&](std::size_t p) { return w.panel(p); };
+  const auto next_of = [&](std::size_t p) { return p + 1 < w.panels() ? w.panel(p + 1) : nullptr; };
+  QmmInt8OverPanels<kBits, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, panel_of, next_of);
+}
+
+// The tile kernels' view of quantized activations x, output row i taking token rows[i] (i when null).
+inline QmmInt8Act ActOf(const quant::int8_activations_view& x, const std::uint32_t* rows) {
+  return QmmInt8Act{x.sums(), x.scales(), x.codes(), x.cols / 4, rows};
+}
+
+// Throws unless this target's row tiles fit a panel.
+inline void CheckInt8PanelsFit() {
+  if (!Int8PanelsFit())
+    throw error(errc::unsupported, "qmm_int8.w", "vectors wider than 512 bits", "a target whose row tiles fit a panel");
+}
+
 // qmm_int8 on an MLX view: from kInt8ViewMinTokens tokens on, each panel is repacked per call
 // into scratch and run through the tiles (int8_widths); one qmv_int8 per token otherwise.
 inline void QmmInt8(const quant::qmatrix_view& w, const float* x, std::size_t m, float* y, const parallel& par) {
   bool tiled = false;
   if (m >= kInt8ViewMinTokens && Int8PanelsFit()) {
     quant::int8_widths::visit(w.format.bits, [&](auto bits_c) {
-      const QmmInt8Act act = QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par);
-      const quant::int8_panels_view shape{nullptr, w.format, w.rows, w.cols};
-      const auto repack = [&](std::size_t p) {
-        auto* P = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotWork0, shape.panel_words()));
-        FillInt8Panel(w, p, P);
-        return static_cast<const std::uint32_t*>(P);
-      };
-      const auto none = [](std::size_t) -> const std::uint32_t* { return nullptr; };  // nothing to fetch ahead
-      QmmInt8OverPanels<bits_c.value, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, repack, none);
+      QmmInt8ViewRun<bits_c.value>(w, QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par), m, y, par);
       tiled = true;
     });
   }
@@ -339,22 +393,28 @@ inline void QmmInt8(const quant::qmatrix_view& w, const float* x, std::size_t m,
     for (std::size_t t = 0; t < m; ++t) QmvInt8(w, x + t * w.cols, y + t * w.rows, par);
 }
 
-// qmm_int8 on load-time panels: tiles of kInt8TileTokens tokens from a few tokens on, one-token
-// tiles below (the decode case); every row equals qmv_int8's on the MLX view.
+// qmm_int8 on an MLX view with activations quantized beforehand: m rows, row i of token rows[i]
+// (i when rows is null); the panels are repacked per call whatever m.
+inline void QmmInt8Quantized(const quant::qmatrix_view& w, const quant::int8_activations_view& x,
+                             const std::uint32_t* rows, std::size_t m, float* y, const parallel& par) {
+  CheckInt8PanelsFit();
+  quant::int8_widths::visit(w.format.bits, [&](auto bits_c) { QmmInt8ViewRun<bits_c.value>(w, ActOf(x, rows), m, y, par); });
+}
+
+// qmm_int8 on load-time panels: every row equals qmv_int8's on the MLX view.
 inline void QmmInt8Panels(const quant::int8_panels_view& w, const float* x, std::size_t m, float* y,
                           const parallel& par) {
-  if (!Int8PanelsFit())
-    throw error(errc::unsupported, "qmm_int8.w", "vectors wider than 512 bits", "a target whose row tiles fit a panel");
+  CheckInt8PanelsFit();
   quant::int8_widths::visit(w.format.bits, [&](auto bits_c) {
-    const QmmInt8Act act = QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par);
-    const auto panel_of = [&](std::size_t p) { return w.panel(p); };
-    const auto next_of = [&](std::size_t p) { return p + 1 < w.panels() ? w.panel(p + 1) : nullptr; };
-    if (m >= kInt8TileTokens / 2) {
-      QmmInt8OverPanels<bits_c.value, kInt8TileTokens>(w.format, w.rows, w.cols, act, m, y, par, panel_of, next_of);
-    } else {
-      QmmInt8OverPanels<bits_c.value, 1>(w.format, w.rows, w.cols, act, m, y, par, panel_of, next_of);
-    }
+    QmmInt8PanelsRun<bits_c.value>(w, QmmInt8Prepare<bits_c.value>(w.format, w.cols, x, m, par), m, y, par);
   });
+}
+
+// qmm_int8 on load-time panels with activations quantized beforehand (rows as QmmInt8Quantized).
+inline void QmmInt8PanelsQuantized(const quant::int8_panels_view& w, const quant::int8_activations_view& x,
+                                   const std::uint32_t* rows, std::size_t m, float* y, const parallel& par) {
+  CheckInt8PanelsFit();
+  quant::int8_widths::visit(w.format.bits, [&](auto bits_c) { QmmInt8PanelsRun<bits_c.value>(w, ActOf(x, rows), m, y, par); });
 }
 
 }  // namespace HWY_NAMESPACE
