@@ -6,7 +6,8 @@
 //        scalar fp64 reference.
 //   qmm, qmm_fast: GFLOP/s, the fp32 FMA peak measured on the same threads, and their ratio.
 //   qmm_int8: GFLOP/s, the int8 dot-product peak (vpdpbusd / maddubs loop) measured on the same
-//        threads, and their ratio; on the MLX view (repacked per call) and on load-time panels.
+//        threads, and their ratio; on the MLX view (repacked per call) and on load-time panels
+//        (x_quantized_once: the speedup when x comes quantized beforehand).
 // Run with --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians.
 #include <famx/kernels.hpp>
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include <famx/famx.hpp>
+#include <famx/quant/int8_activations.hpp>
 #include <famx/quant/int8_panels.hpp>
 
 #include "baselines.hpp"
@@ -127,7 +129,9 @@ void bm_qmm(benchmark::State& state, std::size_t rows, std::size_t cols, famx::q
   state.SetLabel(famx::kernel_target());
 }
 
-// qmm_int8 on the MLX view (repacked per call) or, with `panels`, on the load-time panel layout.
+// qmm_int8 on the MLX view (repacked per call) or, with `panels`, on the load-time panel layout;
+// with panels, x_quantized_once is its speedup when x comes quantized beforehand
+// (quant::int8_activations, as an MoE block's experts or q/k/v can share it), same iterations.
 void bm_qmm_int8(benchmark::State& state, std::size_t rows, std::size_t cols, famx::quant::affine_format fmt,
                  std::size_t m, std::size_t threads, bool panels) {
   const weights w(rows, cols, fmt);
@@ -144,6 +148,16 @@ void bm_qmm_int8(benchmark::State& state, std::size_t rows, std::size_t cols, fa
     benchmark::DoNotOptimize(y.data());
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (p) {
+    famx::quant::int8_activations act;
+    const auto& xq = act.quantize(fmt, cols, x, m, par);
+    const auto tq = clock_type::now();
+    for (benchmark::IterationCount i = 0; i < state.iterations(); ++i) {
+      famx::quant::qmm_int8(p->view(), xq, y, par);
+      benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["x_quantized_once"] = secs / std::chrono::duration<double>(clock_type::now() - tq).count();
+  }
   const double gflops = 2.0 * static_cast<double>(m * rows * cols) * static_cast<double>(state.iterations()) / secs * 1e-9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["int8_peak_GOP/s"] = peak;

@@ -425,6 +425,27 @@ TEST_CASE("qmm_int8 on activations quantized once gives each selected token qmv_
   }
 }
 
+TEST_CASE("qmm_int8 on panels runs long prompts in blocks of tokens with qmv_int8's rows") {
+  // 4096 columns: a block holds 224 tokens (about 1 MB of quantized activations), so 240 tokens
+  // run a whole block and a short one.
+  std::mt19937 rng(41);
+  std::normal_distribution<float> nd;
+  famx::thread_pool pool(3);
+  const std::size_t rows = 37, cols = 4096, m = 240;
+  const auto q = make_weights(rows, cols, {4, 64}, famx::dtype::bf16, [&](std::size_t, std::size_t) { return 0.05f * nd(rng); });
+  const famx::quant::int8_panels panels(q.view());
+  std::vector<float> x(m * cols);
+  for (auto& v : x) v = nd(rng);
+  for_each_target([&] {
+    std::vector<float> want(m * rows), y(m * rows, NAN);
+    for (std::size_t t = 0; t < m; ++t)
+      famx::quant::qmv_int8(q.view(), std::span<const float>(x).subspan(t * cols, cols),
+                            std::span<float>(want).subspan(t * rows, rows));
+    famx::quant::qmm_int8(panels.view(), x, m, y, pool.hook());
+    REQUIRE(y == want);
+  });
+}
+
 TEST_CASE("qmm_int8 stays within qmv_int8's error bound of the fp64 reference") {
   std::mt19937 rng(32);
   std::normal_distribution<float> nd;
