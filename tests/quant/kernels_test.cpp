@@ -767,6 +767,9 @@ TEST_CASE("kernels reject mismatched sizes with a message, never reading out of 
                        "quantize_int8_activations.out: found 36 elements, expected 18 elements (int8_activations_view::words)",
                        famx::error);
   famx::quant::int8_activations act;
+  CHECK_THROWS_WITH_AS(act.quantize({4, 0}, 64, x_ok, 1),
+                       "quantize_int8_activations.format.group_size: found 0, expected one of 32, 64, 128", famx::error);
+  CHECK(act.view().data == nullptr);
   const auto& xa = act.quantize({4, 64}, 64, x2t, 2);
   const std::vector<std::uint32_t> tok_ok = {1, 0}, tok_bad = {1, 2};
   CHECK_THROWS_WITH_AS(famx::quant::qmm_int8(q.view(), xa, tok_bad, y8),

@@ -34,9 +34,9 @@ struct int8_activations_view {
 
 namespace detail {
 
-// Throws famx::error unless `format` has 4- or 8-bit codes and x [m, cols] fits it and out.
+// Throws famx::error unless `format` has 4- or 8-bit codes and x [m, cols] fits it.
 inline void check_quantize_int8_args(const affine_format& format, std::size_t cols, std::size_t x_size,
-                                     std::size_t m, std::size_t out_size) {
+                                     std::size_t m) {
   const std::string f = "quantize_int8_activations";
   if (auto r = validate_cols(format, cols, f + ".format"); !r) throw r.err();
   if (format.bits != 4 && format.bits != 8)
@@ -44,9 +44,15 @@ inline void check_quantize_int8_args(const affine_format& format, std::size_t co
   if (x_size != m * cols)
     throw error(errc::shape_mismatch, f + ".x", std::to_string(x_size) + " elements",
                 std::to_string(m * cols) + " elements (m * cols)");
+}
+
+// check_quantize_int8_args, and that out holds the activations' words.
+inline void check_quantize_int8_args(const affine_format& format, std::size_t cols, std::size_t x_size,
+                                     std::size_t m, std::size_t out_size) {
+  check_quantize_int8_args(format, cols, x_size, m);
   const std::size_t words = int8_activations_view{nullptr, format, m, cols}.words();
   if (out_size != words)
-    throw error(errc::shape_mismatch, f + ".out", std::to_string(out_size) + " elements",
+    throw error(errc::shape_mismatch, "quantize_int8_activations.out", std::to_string(out_size) + " elements",
                 std::to_string(words) + " elements (int8_activations_view::words)");
 }
 

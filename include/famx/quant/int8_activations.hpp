@@ -24,13 +24,14 @@ class int8_activations {
   // famx::error on bad arguments) and returns the view, valid until the next call.
   const int8_activations_view& quantize(const affine_format& format, std::size_t cols, std::span<const float> x,
                                         std::size_t m, const parallel& par = {}) {
+    view_ = {};
+    detail::check_quantize_int8_args(format, cols, x.size(), m);  // before sizing by the format
     const std::size_t words = int8_activations_view{nullptr, format, m, cols}.words();
     if (words > capacity_) {
       data_ = hwy::AllocateAligned<std::uint32_t>(words);
       if (!data_) throw std::bad_alloc();
       capacity_ = words;
     }
-    view_ = {};
     quantize_int8_activations(format, cols, x, m, {data_.get(), words}, par);
     view_ = {data_.get(), format, m, cols};
     return view_;
