@@ -373,7 +373,8 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
 TEST_CASE("qmm_int8 on activations quantized once gives each selected token qmv_int8's row") {
   // One quantization serves every product and any selection of its tokens (repeated, out of
   // order), on MLX views (repacked per call at any count) and panels, every target, 1 and 3
-  // threads; 8 tokens x 3 gathered rows leave short tiles of both heights.
+  // threads; 1, 3, 11 and 24 tokens run a one-token tile, short tiles that repeat their last
+  // token, and full tiles.
   std::mt19937 rng(37);
   std::normal_distribution<float> nd;
   famx::thread_pool pool(3);
