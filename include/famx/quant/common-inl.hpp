@@ -62,6 +62,24 @@ HWY_INLINE V InRegister(V v) {
   return v;
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// Transposes the 4 x 4 matrix of 32-bit lanes whose rows are r[0..3] (128-bit vectors): r[i]
+// becomes its column i. Moves lanes only.
+template <class D>
+HWY_INLINE void Transpose4x4(D d, hn::Vec<D> (&r)[4]) {
+  static_assert(sizeof(hn::TFromD<D>) == 4 && hn::MaxLanes(D()) == 4);
+  const hn::Repartition<std::uint64_t, D> d64;
+  const auto lo01 = hn::BitCast(d64, hn::InterleaveLower(d, r[0], r[1]));  // r0[0] r1[0] r0[1] r1[1]
+  const auto lo23 = hn::BitCast(d64, hn::InterleaveLower(d, r[2], r[3]));
+  const auto hi01 = hn::BitCast(d64, hn::InterleaveUpper(d, r[0], r[1]));  // r0[2] r1[2] r0[3] r1[3]
+  const auto hi23 = hn::BitCast(d64, hn::InterleaveUpper(d, r[2], r[3]));
+  r[0] = hn::BitCast(d, hn::InterleaveLower(d64, lo01, lo23));
+  r[1] = hn::BitCast(d, hn::InterleaveUpper(d64, lo01, lo23));
+  r[2] = hn::BitCast(d, hn::InterleaveLower(d64, hi01, hi23));
+  r[3] = hn::BitCast(d, hn::InterleaveUpper(d64, hi01, hi23));
+}
+#endif
+
 // Loads N scale (or bias) values of type ScaleT as f32.
 template <class DF, class ScaleT>
 HWY_INLINE hn::Vec<DF> LoadScales(DF df, const ScaleT* HWY_RESTRICT p) {

@@ -129,10 +129,9 @@ inline void QuantizeGroupInt8(const float* HWY_RESTRICT x, std::size_t j0, std::
     xq[kBits == 8 ? j : j / (8 * N) * 8 * N + (j % 2) * 4 * N + (j % (8 * N)) / 2] = q;
   }
 #else
-  const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<std::int8_t, decltype(df)> d8;
   const auto av = hn::Set(df, a);
-  auto code = [&](hn::Vec<decltype(df)> v) { return hn::DemoteTo(d8, hn::ConvertTo(di, hn::Round(hn::Div(v, av)))); };
+  auto code = [&](hn::Vec<decltype(df)> v) { return hn::DemoteTo(d8, hn::NearestInt(hn::Div(v, av))); };
   for (std::size_t j = j0; j < j0 + gs; j += 2 * N) {  // gs is a multiple of 32 >= 2N
     const auto v0 = hn::LoadU(df, x + j), v1 = hn::LoadU(df, x + j + N);
     if constexpr (kBits == 8) {
@@ -159,24 +158,42 @@ HWY_INLINE float GroupAbsMax(const float* HWY_RESTRICT x, std::size_t n) {
   return amax;
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// sx[g .. g + 4 kSets) = the sums of those groups of x (gs elements each, gs a multiple of 4), each
+// one serial chain in index order: lane i of vector s is group g + 4s + i, and a 4 x 4 transpose
+// turns four elements of four groups into four steps of the four chains. kSets vectors run side
+// by side so that their chains overlap.
+template <std::size_t kSets>
+HWY_INLINE void GroupSumsBy4(const float* HWY_RESTRICT x, std::size_t g, std::size_t gs, float* HWY_RESTRICT sx) {
+  const hn::FixedTag<float, 4> d4;
+  hn::Vec<decltype(d4)> acc[kSets];
+  for (auto& a : acc) a = hn::Zero(d4);
+  for (std::size_t k = 0; k < gs; k += 4) {
+    HWY_UNROLL(4)
+    for (std::size_t s = 0; s < kSets; ++s) {
+      const float* p = x + (g + 4 * s) * gs + k;
+      hn::Vec<decltype(d4)> v[4] = {hn::LoadU(d4, p), hn::LoadU(d4, p + gs), hn::LoadU(d4, p + 2 * gs),
+                                    hn::LoadU(d4, p + 3 * gs)};
+      Transpose4x4(d4, v);  // v[j]: element k + j of the four groups
+      acc[s] = hn::Add(hn::Add(hn::Add(hn::Add(acc[s], v[0]), v[1]), v[2]), v[3]);
+    }
+  }
+  for (std::size_t s = 0; s < kSets; ++s) hn::StoreU(acc[s], d4, sx + g + 4 * s);
+}
+#endif
+
 // One token's int8 activation as qmv_int8 quantizes it: the group sums sx[g] (in index order),
 // the scales xa[g] = max|x_g| / 127 and the codes (QuantizeGroupInt8<kBits>'s layout) in xq,
 // which must start zeroed (an all-zero group stays zero).
 template <int kBits>
 inline void QuantizeActivationInt8(const float* HWY_RESTRICT x, std::size_t G, std::size_t gs,
                                    float* HWY_RESTRICT sx, float* HWY_RESTRICT xa, std::int8_t* HWY_RESTRICT xq) {
-  // Each group's sum is one serial chain in index order; kChains groups run side by side so that
-  // the chains overlap instead of waiting on each other's adds.
-  constexpr std::size_t kChains = 8;
+  // Each group's sum is one serial chain in index order, four groups to a vector (GroupSumsBy4).
   std::size_t g = 0;
-  for (; g + kChains <= G; g += kChains) {
-    float t[kChains] = {};
-    for (std::size_t k = 0; k < gs; ++k) {
-      HWY_UNROLL(8)
-      for (std::size_t c = 0; c < kChains; ++c) t[c] += x[(g + c) * gs + k];
-    }
-    for (std::size_t c = 0; c < kChains; ++c) sx[g + c] = t[c];
-  }
+#if HWY_TARGET != HWY_SCALAR
+  for (; g + 16 <= G; g += 16) GroupSumsBy4<4>(x, g, gs, sx);
+  for (; g + 4 <= G; g += 4) GroupSumsBy4<1>(x, g, gs, sx);
+#endif
   for (; g < G; ++g) {
     float t = 0;
     for (std::size_t k = 0; k < gs; ++k) t += x[g * gs + k];

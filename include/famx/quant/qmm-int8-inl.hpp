@@ -55,16 +55,14 @@ struct QmmInt8Act {
 };
 
 // kInt8TileVecs vectors of rows inside a panel (quant::int8_panels_view's layout): codes [words],
-// scales and biases [G], each entry kPanelRows apart. On the first pass over a panel, `ahead` and
-// `ahead_s`, `ahead_b` are the next panel's codes, scales and biases, fetched a group at a time
-// while this one is multiplied (null otherwise).
+// scales and biases [G], each entry kPanelRows apart. `ahead` is this tile's share of the next
+// panel's bytes (null: none), fetched into cache a slice per group while this tile is multiplied.
 struct QmmInt8Panel {
   const std::uint32_t* w;
   const float* s;
   const float* b;
-  const std::uint32_t* ahead;
-  const float* ahead_s;
-  const float* ahead_b;
+  const char* ahead;
+  std::size_t ahead_bytes;
 };
 
 // The partials p = s * (d * a) + b * sum(x) of group g for the tile's kT tokens (their activation
@@ -77,14 +75,6 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::RebindToSigned<decltype(df)> di;
   const std::size_t N = hn::Lanes(df);
-  if (p.ahead) {  // the next panel's group g: its codes, scales and biases (64-byte lines)
-    constexpr std::size_t kLine = 64 / sizeof(std::uint32_t);
-    for (std::size_t i = g * gw * kLd; i < (g + 1) * gw * kLd; i += kLine) hwy::Prefetch(p.ahead + i);
-    for (std::size_t i = 0; i < kLd; i += kLine) {
-      hwy::Prefetch(p.ahead_s + g * kLd + i);
-      hwy::Prefetch(p.ahead_b + g * kLd + i);
-    }
-  }
   // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
   // the stack and every vpdpbusd pays a load and a store.
   hn::Vec<decltype(di)> acc[kT][kV];
@@ -135,6 +125,25 @@ inline void TreeLeaves(std::size_t n, std::size_t depth, std::size_t merges, Tre
   TreeLeaves(n - h, depth + 1, merges + 1, out);
 }
 
+// Reorders n codes (n a multiple of 8) in place for 4-bit weights: each 8 codes c0..c7 become
+// c0 c2 c4 c6 c1 c3 c5 c7, since weight word k holds codes 8k..8k+7 with the even ones in its low
+// nibbles.
+inline void PairNibbleOrder(std::uint8_t* HWY_RESTRICT codes, std::size_t n) {
+  alignas(16) static constexpr std::uint8_t kOrder[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
+  std::size_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<std::uint8_t> d8;
+  const auto order = hn::LoadDup128(d8, kOrder);  // within each 128-bit block
+  for (; j + hn::Lanes(d8) <= n; j += hn::Lanes(d8))
+    hn::StoreU(hn::TableLookupBytes(hn::LoadU(d8, codes + j), order), d8, codes + j);
+#endif
+  for (; j < n; j += 8) {
+    std::uint8_t c[8];
+    std::memcpy(c, codes + j, 8);
+    for (std::size_t b = 0; b < 8; ++b) codes[j + b] = c[kOrder[b]];
+  }
+}
+
 // Quantizes the m tokens of x [m, K] (threads split over tokens) as qmv_int8 quantizes each: the
 // group sums into sx [m][G], the scales into xa [m][G] and the codes into xw [m][K / 4] in
 // quant::int8_activations_view's order for kBits-bit weights.
@@ -146,16 +155,9 @@ inline void QuantizeTokensInt8(const quant::affine_format& fmt, std::size_t K, c
   const std::size_t per = K / 4;  // u32 words of codes per token (both widths)
   par.for_each(m, [&](std::size_t t) {
     auto* out = reinterpret_cast<std::int8_t*>(xw + t * per);
-    auto* codes = kBits == 4 ? reinterpret_cast<std::int8_t*>(ScratchFloats(kSlotWork1, per)) : out;
-    std::memset(codes, 0, K);
-    QuantizeActivationInt8<8>(x + t * K, G, gs, sx + t * G, xa + t * G, codes);  // natural order
-    if constexpr (kBits == 4) {  // weight word k holds codes 8k..8k+7, even ones in its low nibbles
-      for (std::size_t k = 0; k < K / 8; ++k)
-        for (std::size_t b = 0; b < 4; ++b) {
-          out[8 * k + b] = codes[8 * k + 2 * b];
-          out[8 * k + 4 + b] = codes[8 * k + 2 * b + 1];
-        }
-    }
+    std::memset(out, 0, K);
+    QuantizeActivationInt8<8>(x + t * K, G, gs, sx + t * G, xa + t * G, out);  // natural order
+    if constexpr (kBits == 4) PairNibbleOrder(reinterpret_cast<std::uint8_t*>(out), K);
   });
 }
 
@@ -203,20 +205,13 @@ inline void FillInt8Panel(const quant::qmatrix_view& w, std::size_t p, std::uint
   std::size_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
   const hn::FixedTag<std::uint32_t, 4> d;
-  const hn::Repartition<std::uint64_t, decltype(d)> d64;
   for (; i + 4 <= n; i += 4) {
     const std::uint32_t* r[4] = {w.row(n0 + i), w.row(n0 + i + 1), w.row(n0 + i + 2), w.row(n0 + i + 3)};
     for (std::size_t k = 0; k < words; k += 4) {
-      const auto r0 = hn::LoadU(d, r[0] + k), r1 = hn::LoadU(d, r[1] + k);
-      const auto r2 = hn::LoadU(d, r[2] + k), r3 = hn::LoadU(d, r[3] + k);
-      const auto lo01 = hn::BitCast(d64, hn::InterleaveLower(d, r0, r1));  // r0[0] r1[0] r0[1] r1[1]
-      const auto lo23 = hn::BitCast(d64, hn::InterleaveLower(d, r2, r3));
-      const auto hi01 = hn::BitCast(d64, hn::InterleaveUpper(d, r0, r1));  // r0[2] r1[2] r0[3] r1[3]
-      const auto hi23 = hn::BitCast(d64, hn::InterleaveUpper(d, r2, r3));
-      hn::Store(hn::BitCast(d, hn::InterleaveLower(d64, lo01, lo23)), d, out + k * kLd + i);
-      hn::Store(hn::BitCast(d, hn::InterleaveUpper(d64, lo01, lo23)), d, out + (k + 1) * kLd + i);
-      hn::Store(hn::BitCast(d, hn::InterleaveLower(d64, hi01, hi23)), d, out + (k + 2) * kLd + i);
-      hn::Store(hn::BitCast(d, hn::InterleaveUpper(d64, hi01, hi23)), d, out + (k + 3) * kLd + i);
+      hn::Vec<decltype(d)> v[4] = {hn::LoadU(d, r[0] + k), hn::LoadU(d, r[1] + k), hn::LoadU(d, r[2] + k),
+                                   hn::LoadU(d, r[3] + k)};
+      Transpose4x4(d, v);  // v[j]: word k + j of the four rows
+      for (std::size_t j = 0; j < 4; ++j) hn::Store(v[j], d, out + (k + j) * kLd + i);
     }
   }
 #endif
@@ -266,8 +261,11 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
     sx[t] = act.sx + tok * G;
     xa[t] = act.xa + tok * G;
   }
+  std::size_t fetched = 0;  // bytes of panel.ahead fetched: about ahead_bytes / G per group, a line at a time
   for (std::size_t g = 0; g < G; ++g) {
     hn::Vec<decltype(df)> part[kT][kV];
+    if (panel.ahead)
+      for (; fetched * G < (g + 1) * panel.ahead_bytes; fetched += 64) hwy::Prefetch(panel.ahead + fetched);
     GroupTileInt8<kBits, kT>(panel, xw, sx, xa, g, gw, part);
     const TreeLeaf leaf = leaves[g];
     for (std::size_t l = 0; l < leaf.merges; ++l) {
@@ -332,20 +330,24 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
   std::vector<TreeLeaf> leaves(G);
   TreeLeaf* cursor = leaves.data();
   TreeLeaves(G, 0, 0, cursor);
+  // Each tile of a panel fetches its share of the next panel's bytes (a panel with a next one is
+  // whole: kLd / nb blocks of rows), so that the next panel arrives spread over the whole panel's
+  // work: fetched in one tile it filled the miss queue (a fifth of a MoE expert's tile time).
+  const std::size_t panel_bytes = kLd * (words + 2 * G) * sizeof(std::uint32_t);
   for (std::size_t b0 = 0; b0 < m; b0 += block) {
     const std::size_t b1 = std::min(m, b0 + block);
+    const std::size_t per_block = (b1 - b0 + kT - 1) / kT, shares = kLd / nb * per_block;
     par.for_each((rows + kLd - 1) / kLd, [&](std::size_t p) {
       const std::uint32_t* P = panel_of(p);
-      const std::uint32_t* next = next_of(p);
+      const auto* next = reinterpret_cast<const char*>(next_of(p));
       const auto* ps = reinterpret_cast<const float*>(P + words * kLd);
-      const auto* next_s = next ? reinterpret_cast<const float*>(next + words * kLd) : nullptr;
       float* tiles = ScratchFloats(kSlotWork1, (depth + 1) * kT * nb);
       for (std::size_t n0 = p * kLd; n0 < std::min(rows, (p + 1) * kLd); n0 += nb) {
         const std::size_t sub = n0 - p * kLd, rows_here = std::min(nb, rows - n0);
         for (std::size_t t0 = b0; t0 < b1; t0 += kT) {
-          const bool first = t0 == b0 && sub == 0 && next;
-          const QmmInt8Panel panel{P + sub, ps + sub, ps + G * kLd + sub, first ? next : nullptr,
-                                   first ? next_s : nullptr, first ? next_s + G * kLd : nullptr};
+          const std::size_t tile = sub / nb * per_block + (t0 - b0) / kT;  // this tile's share of `next`
+          const std::size_t lo = tile * panel_bytes / shares, hi = (tile + 1) * panel_bytes / shares;
+          const QmmInt8Panel panel{P + sub, ps + sub, ps + G * kLd + sub, next ? next + lo : nullptr, hi - lo};
           TokenTileFit<kBits, kT>(panel, act, G, gw, leaves.data(), t0, std::min(kT, b1 - t0), tiles, y, rows, n0, rows_here);
         }
       }
