@@ -190,8 +190,8 @@ inline void WidenPanelScales(const quant::qmatrix_view& w, const void* v, std::s
                              float* HWY_RESTRICT out) {
   const auto* src = static_cast<const ScaleT*>(v);
   const std::size_t G = w.groups();
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t g = 0; g < G; ++g) out[g * quant::kPanelRows + i] = ScaleToF32(src[(n0 + i) * w.scale_stride + g]);
+  for (std::size_t g = 0; g < G; ++g)
+    for (std::size_t i = 0; i < n; ++i) out[g * quant::kPanelRows + i] = ScaleToF32(src[(n0 + i) * w.scale_stride + g]);
 }
 
 // Panel p of w (quant::int8_panels_view's layout, panel_words() u32) written to out: the codes
@@ -211,6 +211,7 @@ inline void FillInt8Panel(const quant::qmatrix_view& w, std::size_t p, std::uint
       hn::Vec<decltype(d)> v[4] = {hn::LoadU(d, r[0] + k), hn::LoadU(d, r[1] + k), hn::LoadU(d, r[2] + k),
                                    hn::LoadU(d, r[3] + k)};
       Transpose4x4(d, v);  // v[j]: word k + j of the four rows
+      HWY_UNROLL(4)
       for (std::size_t j = 0; j < 4; ++j) hn::Store(v[j], d, out + (k + j) * kLd + i);
     }
   }
