@@ -1,8 +1,9 @@
 // The reference forward (famx::model): decode and prefill tokens/s of the tiny model of every
 // family; decode of one full-size decoder layer per family (4-bit, group 64) against the roofline
 // time to stream the weight bytes a token reads, measured in the same run, exact and with int8
-// activations, on 1 and 2 threads; prefill of 512 tokens through full-size layers, tokens/s and
-// GFLOP/s against the int8 dot-product peak of the same run.
+// activations, on 1 and 2 threads; prefill of 512 tokens through full-size layers (in one call or
+// chunks of 64; int8 on the MLX views or on panels built at load), tokens/s and GFLOP/s against the
+// int8 dot-product peak of the same run.
 #include <famx/model/model.hpp>  // includes <famx/kernels.hpp> first
 
 #include <benchmark/benchmark.h>
@@ -11,9 +12,10 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
-
 
 #include <famx/io/tiny_checkpoint.hpp>
 
@@ -24,11 +26,17 @@ namespace {
 
 namespace fm = famx::model;
 
-// The model in `dir`, loaded once per process.
-const fm::reference_model& loaded(const std::filesystem::path& dir) {
-  static std::map<std::string, fm::reference_model> models;
-  auto it = models.find(dir.string());
-  if (it == models.end()) it = models.emplace(dir.string(), fm::reference_model::load(dir, fm::weight_path::quantized).value()).first;
+// The model in `dir` (quantized; with int8 panels built at load or not), loaded once per process.
+const fm::reference_model& loaded(const std::filesystem::path& dir, bool panels = false) {
+  static std::map<std::pair<std::string, bool>, fm::reference_model> models;
+  const auto key = std::pair(dir.string(), panels);
+  auto it = models.find(key);
+  if (it == models.end()) {
+    fm::load_options lo;
+    lo.path = fm::weight_path::quantized;
+    lo.int8_panels = panels;
+    it = models.emplace(key, fm::reference_model::load(dir, lo).value()).first;
+  }
   return it->second;
 }
 
@@ -45,11 +53,15 @@ std::vector<std::int32_t> prompt(std::size_t n) {
   return p;
 }
 
-// How a benchmark runs the forward: int8 activations or exact, on `threads` threads.
+// How a benchmark runs the forward: int8 activations or exact, on `threads` threads, with the
+// model's int8 panels built at load or not.
 struct run_mode {
   bool int8 = false;
   std::size_t threads = 1;
-  std::string name() const { return std::string(int8 ? "/int8" : "/exact") + "/threads:" + std::to_string(threads); }
+  bool panels = false;
+  std::string name() const {
+    return std::string(int8 ? "/int8" : "/exact") + (panels ? "/panels" : "") + "/threads:" + std::to_string(threads);
+  }
 };
 
 // The forward options of mode `r` on `pool`.
@@ -115,11 +127,11 @@ void bm_layer(benchmark::State& st, const std::string& key, const run_mode& r) {
   st.counters["roofline_ms"] = bytes / gbps / 1e6;
 }
 
-// Prefill: `n` tokens in one forward call through one full-size layer; GFLOP/s counts 2 per active
-// layer weight per token (attention scores not counted), x_int8_peak is that over the same run's
-// int8 dot-product peak on the same threads.
-void bm_layer_prefill(benchmark::State& st, const std::string& key, std::size_t n, const run_mode& r) {
-  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
+// Prefill: `n` tokens through one full-size layer, in forward calls of `chunk` tokens; GFLOP/s
+// counts 2 per active layer weight per token (attention scores not counted), x_int8_peak is that
+// over the same run's int8 dot-product peak on the same threads.
+void bm_layer_prefill(benchmark::State& st, const std::string& key, std::size_t n, std::size_t chunk, const run_mode& r) {
+  const auto& m = loaded(famx_bench::one_layer_checkpoint(key), r.panels);
   famx::thread_pool pool(r.threads);
   const double peak = famx_bench::int8_peak_gops(pool.hook());
   const fm::forward_options o = options(r, pool);
@@ -127,7 +139,8 @@ void bm_layer_prefill(benchmark::State& st, const std::string& key, std::size_t 
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : st) {
     auto c = m.new_cache();
-    benchmark::DoNotOptimize(m.forward(p, c, o));
+    for (std::size_t i = 0; i < n; i += chunk)
+      benchmark::DoNotOptimize(m.forward(std::span(p).subspan(i, std::min(chunk, n - i)), c, o));
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                       static_cast<double>(st.iterations());
@@ -158,10 +171,14 @@ void register_all() {
     }
   }
   for (const char* key : {"Llama-3.1-8B", "Qwen3-30B-A3B"})
-    for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}, run_mode{true, 2}})
-      benchmark::RegisterBenchmark(("prefill/layer/" + std::string(key) + "/bits:4/tokens:512" + r.name()).c_str(),
-                                   [=](benchmark::State& s) { bm_layer_prefill(s, key, 512, r); })
-          ->Unit(benchmark::kMillisecond)->Iterations(2);
+    for (const std::size_t chunk : {512, 64})
+      for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}, run_mode{true, 2}, run_mode{true, 1, true}, run_mode{true, 2, true}}) {
+        if (chunk < 512 && (!r.int8 || r.threads > 1)) continue;
+        const std::string chunks = chunk < 512 ? "/chunk:" + std::to_string(chunk) : "";
+        benchmark::RegisterBenchmark(("prefill/layer/" + std::string(key) + "/bits:4/tokens:512" + chunks + r.name()).c_str(),
+                                     [=](benchmark::State& s) { bm_layer_prefill(s, key, 512, chunk, r); })
+            ->Unit(benchmark::kMillisecond)->Iterations(2);
+      }
 }
 
 }  // namespace

@@ -39,11 +39,30 @@ struct split_options {
   int fail_rank = -1;  // hidden: this rank fails after loading (threads: throws; mpi: killed by SIGKILL)
 };
 
-// How each rank (or the unsplit model) computes: its threads and its activations' arithmetic.
+// How each rank (or the unsplit model) computes: its threads, its activations' arithmetic and
+// whether its quantized weights get qmm_int8's load-time panels too.
 struct compute_options {
   int threads = 1;
   bool int8_activations = false;
+  bool int8_panels = false;
 };
+
+// How a rank (or the unsplit model) loads its weights; panels built on `pool`.
+famx::model::load_options load_options_of(famx::model::weight_path path, const compute_options& co, famx::thread_pool& pool) {
+  famx::model::load_options lo;
+  lo.path = path;
+  lo.int8_panels = co.int8_panels;
+  lo.threads = pool.hook();
+  return lo;
+}
+
+// "int8 panels 1.23 MB" when panels were built, else "".
+std::string panels_note(const famx::model::reference_model& m) {
+  if (m.int8_panel_bytes() == 0) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "int8 panels %.2f MB", static_cast<double>(m.int8_panel_bytes()) / 1e6);
+  return buf;
+}
 
 struct run_options {
   std::string dir;
@@ -124,14 +143,15 @@ void print_generation(const famx::model::model_info& info, famx::model::weight_p
                     "a rank that runs to the end");
 }
 
-// One rank's line: what it read, its time in collectives and its speed.
+// One rank's line: what it read, its time in collectives and its speed (and its panels' bytes).
 std::string rank_line(int rank, const famx::model::reference_model& m, const famx::comm::comm_stats& st, double seconds,
                       std::size_t tokens) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "rank %d: read %.2f MB of weights, %llu collectives in %.1f ms, %.1f tokens/s\n", rank,
+  std::snprintf(buf, sizeof buf, "rank %d: read %.2f MB of weights, %llu collectives in %.1f ms, %.1f tokens/s", rank,
                 static_cast<double>(m.bytes_read()) / 1e6, static_cast<unsigned long long>(st.collectives),
                 static_cast<double>(st.time.count()) / 1e6, static_cast<double>(tokens) / seconds);
-  return buf;
+  const std::string panels = panels_note(m);
+  return buf + (panels.empty() ? "" : ", " + panels) + "\n";
 }
 
 // Runs one rank: loads its slices, decodes, returns its generation and its rank line.
@@ -139,7 +159,10 @@ std::pair<generation, std::string> run_rank(const std::filesystem::path& dir, fa
                                            const famx::shard::shard_plan& plan, famx::comm::communicator& c,
                                            const std::vector<std::int32_t>& prompt, int decode, const split_options& split,
                                            const compute_options& co, famx::model::model_info& info) {
-  auto m = famx::model::reference_model::load_rank(dir, path, plan, c);
+  auto m = [&] {
+    famx::thread_pool pool(static_cast<std::size_t>(co.threads));  // builds the panels
+    return famx::model::reference_model::load_rank(dir, load_options_of(path, co, pool), plan, c);
+  }();
   if (!m) throw m.err();
   info = m->info();
   if (c.rank() == split.fail_rank) fail_now(split, c.rank());
@@ -204,9 +227,13 @@ int run_model(const std::filesystem::path& dir, const std::vector<std::int32_t>&
   }
   try {
     if (split.degree == 1 && split.backend == "threads") {
-      auto m = famx::model::reference_model::load(dir, path);
+      auto m = [&] {
+        famx::thread_pool pool(static_cast<std::size_t>(co.threads));  // builds the panels
+        return famx::model::reference_model::load(dir, load_options_of(path, co, pool));
+      }();
       if (!m) throw m.err();
       print_generation(m->info(), path, generate(*m, prompt, decode, co));
+      if (const std::string panels = panels_note(*m); !panels.empty()) std::printf("%s\n", panels.c_str());
       return exit_ok;
     }
     auto plan = split_plan(*cfg, split, positions);
@@ -254,8 +281,13 @@ runner add_run(CLI::App& app) {
   add_integer(*c, "--timeout-ms", o->split.timeout_ms, 1, 3600000, "how long a collective waits for the other ranks");
   add_integer(*c, "--threads,--threads-per-rank", o->compute.threads, 1, 256,
               "threads of the unsplit model or of each rank (the result does not depend on it)");
-  c->add_flag("--int8-activations", o->compute.int8_activations,
-              "quantized projections and experts quantize their input to int8 per group (faster, bounded error)");
+  auto* int8 = c->add_flag("--int8-activations", o->compute.int8_activations,
+                           "quantized projections and experts quantize their input to int8 per group (faster, bounded error)");
+  c->add_flag("--int8-panels", o->compute.int8_panels,
+              "with --int8-activations: repack the quantized weights for batched calls once at load (faster prompts, "
+              "the same result, about the weights' memory again)")
+      ->needs(int8)
+      ->excludes("--dequantize");
   c->add_option("--fail-rank", o->split.fail_rank, "make this rank fail after loading (tests)")->group("");
   return [o] {
     split_options s = o->split;

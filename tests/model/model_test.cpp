@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <numbers>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -258,6 +260,92 @@ TEST_CASE("prefill + decode equals full recompute: a prompt in one call, in chun
       }
     }
   }
+}
+
+TEST_CASE("int8 panels built at load give the bits of the MLX views: one call, chunks, token by token, 1 or 3 threads, every family") {
+  famx::thread_pool pool(3);
+  for (const auto& t : famx::io::tiny_models) {
+    const std::string name(t.key);
+    CAPTURE(name);
+    const auto plain = fm::reference_model::load(tiny(name), fm::weight_path::quantized).value();
+    fm::load_options lo;
+    lo.path = fm::weight_path::quantized;
+    lo.int8_panels = true;
+    lo.threads = pool.hook();
+    const auto panels = fm::reference_model::load(tiny(name), lo).value();
+    CHECK(plain.int8_panel_bytes() == 0);
+    CHECK(panels.int8_panel_bytes() > 0);
+    for (bool int8 : {true, false}) {  // exact calls never read the panels
+      CAPTURE(int8);
+      fm::forward_options one;
+      one.int8_activations = int8;
+      fm::forward_options threaded = one;
+      threaded.threads = pool.hook();
+      auto c = plain.new_cache();
+      const auto want = plain.forward(kSeq, c, one);  // 12 tokens: qmm_int8 repacking the MLX views
+      for (const auto& o : {one, threaded}) {
+        for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{5}, kSeq.size()}) {
+          CAPTURE(chunk);
+          CAPTURE(o.threads.workers);
+          auto cc = panels.new_cache();
+          std::vector<float> got;
+          for (std::size_t i = 0; i < kSeq.size(); i += chunk) {
+            const auto l = panels.forward(std::span(kSeq).subspan(i, std::min(chunk, kSeq.size() - i)), cc, o);
+            got.insert(got.end(), l.begin(), l.end());
+          }
+          CHECK(got == want);
+        }
+      }
+    }
+  }
+  fm::load_options dequantized;
+  dequantized.int8_panels = true;
+  const auto bad = fm::reference_model::load(tiny("llama"), dequantized);
+  REQUIRE(!bad);
+  CHECK(std::string(bad.err().what()) ==
+        "load_options.int8_panels: found true with the dequantized weight path, expected weight_path::quantized (the "
+        "panels are built from the quantized weights)");
+}
+
+TEST_CASE("a projection with int8 panels runs batched int8 calls on them, one-token and exact calls on its MLX view") {
+  // Panels of another matrix of the same shape tell which one a call read.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 0.3f);
+  const auto random_q = [&] {
+    famx::tensor w(famx::dtype::f32, {64, 128});
+    for (auto& v : w.as<float>()) v = nd(rng);
+    return famx::quant::quantize(w.view(), {4, 64}, famx::dtype::bf16).value();
+  };
+  const auto a = random_q(), b = random_q();
+  fm::linear l;
+  l.rows = 64;
+  l.cols = 128;
+  l.quantized = a.view();
+  CHECK(l.build_int8_panels() > 0);
+  l.int8_panels = std::make_shared<const famx::quant::int8_panels>(b.view());
+  std::vector<float> x(3 * 128);
+  for (auto& v : x) v = nd(rng);
+  fm::forward_options o;
+  o.int8_activations = true;
+  std::vector<float> got(3 * 64), on_a(3 * 64), on_b(3 * 64);
+  famx::quant::qmm_int8(a.view(), x, 3, on_a);
+  famx::quant::qmm_int8(b.view(), x, 3, on_b);
+  REQUIRE(on_a != on_b);
+  l.apply(x, 3, got, o);
+  CHECK(got == on_b);  // batched int8: the panels
+  l.apply(std::span(x).first(128), std::span(got).first(64), o);
+  CHECK(std::equal(on_a.begin(), on_a.begin() + 64, got.begin()));  // one token: qmv_int8 on the view
+  o.int8_activations = false;
+  std::vector<float> exact(64);
+  famx::quant::qmv(a.view(), std::span(x).subspan(128, 128), exact);
+  l.apply(x, 3, got, o);
+  CHECK(std::equal(exact.begin(), exact.end(), got.begin() + 64));  // exact: qmv on the view
+  fm::linear dense;
+  dense.rows = 1;
+  dense.cols = 4;
+  dense.dense = {1, 2, 3, 4};
+  CHECK(dense.build_int8_panels() == 0);
+  CHECK(!dense.int8_panels);
 }
 
 TEST_CASE("MLA absorbed equals naive (deepseek_v3, kimi_k2, deepseek_v32 with the indexer active)") {

@@ -3,7 +3,7 @@
 // (8 where the planner allows it), pipeline parallelism over 2 stages (3 on a 4-layer checkpoint)
 // and expert parallelism over 2 and 4 ranks, on every rank, with the in-process backend. Also: the
 // errors of a world size that does not match the plan and of ranks holding different checkpoints;
-// and int8 activations with threads inside every rank (TP 2, EP 2).
+// and int8 activations with threads inside every rank (TP 2, EP 2), with int8 panels or not.
 
 #include <famx/kernels.hpp>
 
@@ -85,15 +85,21 @@ famx::result<fs::shard_plan> plan_of(const std::filesystem::path& dir, int n, fs
 }
 
 // Runs the split model of `plan` on its ranks (each on `threads` threads, int8 activations or
-// exact); every rank's logits must equal the unsplit ones (one thread) bit for bit.
+// exact, with int8 panels built at load or not); every rank's logits must equal the unsplit ones
+// (one thread, no panels) bit for bit.
 void check_split(const std::filesystem::path& dir, const fs::shard_plan& plan, fm::weight_path path, bool int8 = false,
-                 std::size_t threads = 1) {
+                 std::size_t threads = 1, bool panels = false) {
   const std::vector<float>& want = reference(dir, path, int8);
   std::mutex mu;
   std::vector<std::vector<float>> got(static_cast<std::size_t>(plan.world));
   famx::comm::run_threads(plan.world, [&](famx::comm::communicator& c) {
-    const fm::reference_model m = fm::reference_model::load_rank(dir, path, plan, c).value();
     famx::thread_pool pool(threads);
+    fm::load_options lo;
+    lo.path = path;
+    lo.int8_panels = panels;
+    lo.threads = pool.hook();
+    const fm::reference_model m = fm::reference_model::load_rank(dir, lo, plan, c).value();
+    CHECK((m.int8_panel_bytes() > 0) == panels);
     fm::forward_options o;
     o.int8_activations = int8;
     o.threads = pool.hook();
@@ -140,14 +146,17 @@ TEST_CASE("tensor parallelism of degree 2 and 4 reproduces the unsplit logits on
   check_degrees(kFamilies, fs::strategy::tensor);
 }
 
-TEST_CASE("int8 activations, 2 threads per rank: tensor parallelism 2 and expert parallelism 2 reproduce the unsplit logits") {
+TEST_CASE("int8 activations, 2 threads per rank, int8 panels or not: tensor parallelism 2 and expert parallelism 2 reproduce the unsplit logits") {
   for (const char* f : kFamilies) {
-    const std::string family = f;
-    CAPTURE(family);
-    const auto dir = tiny(f);
-    check_split(dir, plan_of(dir, 2, fs::strategy::tensor).value(), fm::weight_path::quantized, true, 2);
-    if (std::ranges::find(kMoe, family) != std::end(kMoe))
-      check_split(dir, plan_of(dir, 2, fs::strategy::expert).value(), fm::weight_path::quantized, true, 2);
+    for (const bool panels : {false, true}) {
+      const std::string family = f;
+      CAPTURE(family);
+      CAPTURE(panels);
+      const auto dir = tiny(f);
+      check_split(dir, plan_of(dir, 2, fs::strategy::tensor).value(), fm::weight_path::quantized, true, 2, panels);
+      if (std::ranges::find(kMoe, family) != std::end(kMoe))
+        check_split(dir, plan_of(dir, 2, fs::strategy::expert).value(), fm::weight_path::quantized, true, 2, panels);
+    }
   }
 }
 
@@ -174,7 +183,7 @@ TEST_CASE("pipeline parallelism over 2 stages, and 3 stages of a 4-layer checkpo
   for (const char* f : kFamilies)
     for (const auto path : kPaths) {
       const std::string family = f;
-    CAPTURE(family);
+      CAPTURE(family);
       const std::string weights = path_name(path);
       CAPTURE(weights);
       const auto two = tiny(f);
@@ -183,6 +192,8 @@ TEST_CASE("pipeline parallelism over 2 stages, and 3 stages of a 4-layer checkpo
       const fs::shard_plan p3 = plan_of(four, 3, fs::strategy::pipeline).value();
       CHECK(p3.ranks.back().layers.end == 4);
       check_split(four, p3, path);
+      if (path == fm::weight_path::quantized)  // a middle stage holds neither embed_tokens nor lm_head
+        check_split(four, p3, path, true, 1, true);
     }
 }
 

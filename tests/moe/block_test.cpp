@@ -243,8 +243,10 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
     const test_block& b = *blk;
     CAPTURE(b.w.up_proj.first.format.bits);
     const auto panels = famx::moe::expert_int8_panels::of(b.w, pool.hook());
+    const famx::quant::int8_panels sg(b.w.shared->gate_proj), su(b.w.shared->up_proj), sd(b.w.shared->down_proj);
     famx::moe::moe_block_weights with_panels = b.w;
     with_panels.int8_panels = &panels;
+    with_panels.shared->int8_panels = {&sg.view(), &su.view(), &sd.view()};
     for (std::int64_t t : famx::kernel_targets()) {
       famx::force_target guard(t);
       CAPTURE(std::string(hwy::TargetName(t)));
@@ -265,7 +267,7 @@ TEST_CASE("batched experts give every token the bits of the one-token path, exac
           REQUIRE(got == want);
           famx::moe::moe_block(c, b.w, x, tokens, got, batched, pool.hook());
           REQUIRE(got == want);
-          // The experts' load-time panels (read by int8 batches) change nothing.
+          // The routed and shared experts' load-time panels (read by int8 batches) change nothing.
           famx::moe::moe_block(c, with_panels, x, tokens, got, batched);
           REQUIRE(got == want);
           famx::moe::moe_block(c, with_panels, x, tokens, got, batched, pool.hook());
@@ -307,5 +309,14 @@ TEST_CASE("moe_block rejects weights and panels that do not fit the config") {
   w.int8_panels = &fewer;
   CHECK_THROWS_WITH_AS(famx::moe::moe_block(c, w, x, 1, out),
                        "moe_block_weights.int8_panels.down_proj: found 7 experts, expected 8 (the stack's experts)",
+                       famx::error);
+  // Shared-expert panels of another matrix (up_proj's panels given for down_proj).
+  const test_block sh(128, 64, 8, false, true, false, 53);
+  auto ws = sh.w;
+  const famx::quant::int8_panels up(ws.shared->up_proj);
+  ws.shared->int8_panels.down = &up.view();
+  CHECK_THROWS_WITH_AS(famx::moe::moe_block(c, ws, x, 1, out),
+                       "moe_block_weights.shared.int8_panels.down_proj: found 64x128 4-bit group 32, expected 128x64 4-bit "
+                       "group 32 (the shared expert's matrix)",
                        famx::error);
 }

@@ -58,6 +58,15 @@ struct layer_impl<surface::decoder_layer<A, M>> {
     return {};
   }
 
+  // Builds qmm_int8's load-time panels for the projections that take a forward call's tokens at
+  // once (attention's, the MLP's or the MoE block's experts), on par's threads: batched int8 calls
+  // then skip the per-call repack, with the same bits. Returns the panels' bytes.
+  std::size_t build_int8_panels(const parallel& par) {
+    std::size_t bytes = 0;
+    for_each_projection(get<attention_name>(weights).value, [&](linear& l) { bytes += l.build_int8_panels(par); });
+    return bytes + mlp::build_int8_panels(p.ffn, get<"mlp">(weights).value, par);
+  }
+
   // The parameters of one rank of a split model: its share of the heads (rank plan r).
   void localize(const head_share& r) {
     if constexpr (requires { attention::localize(p.attn, r); }) attention::localize(p.attn, r);

@@ -1,13 +1,15 @@
 #pragma once
 // model::linear: one projection y = W x (+ b) of the reference forward, over a forward call's
 // tokens at once, with W either dense fp32 (the dequantized path) or an MLX-quantized view run by
-// the quantized kernels (qmv, or qmv_int8 / qmm_int8 with int8 activations).
+// the quantized kernels (qmv, or qmv_int8 / qmm_int8 with int8 activations, optionally on
+// load-time int8 panels).
 // Calls the SIMD kernels, so it includes <famx/kernels.hpp> first.
 
 #include <famx/kernels.hpp>  // first: it owns Highway's per-target compilation
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +19,7 @@
 #include "famx/core/parallel.hpp"
 #include "famx/core/tree_sum.hpp"
 #include "famx/model/forward_options.hpp"
+#include "famx/quant/int8_panels.hpp"
 #include "famx/quant/matmul.hpp"
 #include "famx/quant/qmatrix.hpp"
 #include "famx/quant/quantize.hpp"
@@ -51,24 +54,37 @@ inline void dense_matvec(const float* w, std::size_t rows, std::size_t cols, std
 // is float or was dequantized; `quantized` is set when the quantized kernels run it. A `partial`
 // projection holds a row-parallel slice of its columns (a split model): apply() gives the slice's
 // partial sums, and its bias is added by add_bias() once the ranks' partials are summed.
+// `int8_panels`, when built, holds the quantized W in qmm_int8's panel layout for calls of more
+// than one token with int8 activations (the same bits, without the per-call repack).
 struct linear {
   std::size_t rows = 0, cols = 0;
   std::vector<float> dense;
   std::optional<quant::qmatrix_view> quantized;
   std::vector<float> bias;
   bool partial = false;
+  std::shared_ptr<const quant::int8_panels> int8_panels;
+
+  // Builds int8_panels on par's threads when W is quantized with codes qmm_int8 multiplies in
+  // integers (4- or 8-bit), otherwise leaves it empty; returns the panels' bytes (0: none).
+  std::size_t build_int8_panels(const parallel& par = {}) {
+    if (!quantized || !quant::int8_widths::contains(quantized->format.bits)) return 0;
+    int8_panels = std::make_shared<const quant::int8_panels>(*quantized, par);
+    return int8_panels->bytes();
+  }
 
   // y [m, rows] = x [m, cols] W^T + b (without b when partial). Each token's row has the bits of a
   // one-token call on it, for any m and any o.threads: quantized with int8 activations, qmm_int8 (its
-  // rows are qmv_int8's); quantized exact, qmv per token (the batch-invariant qmm gives the same bits
-  // but is slower than m qmv calls today, bench_quant); dense, dense_matvec per token, rows split
-  // over the threads.
+  // rows are qmv_int8's; on int8_panels when built and m > 1); quantized exact, qmv per token (the
+  // batch-invariant qmm gives the same bits but is slower than m qmv calls today, bench_quant);
+  // dense, dense_matvec per token, rows split over the threads.
   void apply(std::span<const float> x, std::size_t m, std::span<float> y, const forward_options& o = {}) const {
     if (x.size() != m * cols || y.size() != m * rows)
       throw error(errc::shape_mismatch, "linear.apply", std::to_string(x.size()) + " inputs, " + std::to_string(y.size()) + " outputs",
                   std::to_string(m) + " tokens x " + std::to_string(cols) + " inputs, x " + std::to_string(rows) + " outputs");
     if (quantized && o.int8_activations) {
-      m == 1 ? quant::qmv_int8(*quantized, x, y, o.threads) : quant::qmm_int8(*quantized, x, m, y, o.threads);
+      if (m == 1) quant::qmv_int8(*quantized, x, y, o.threads);
+      else if (int8_panels) quant::qmm_int8(int8_panels->view(), x, m, y, o.threads);
+      else quant::qmm_int8(*quantized, x, m, y, o.threads);
     } else if (quantized) {
       for (std::size_t t = 0; t < m; ++t) quant::qmv(*quantized, x.subspan(t * cols, cols), y.subspan(t * rows, rows), o.threads);
     } else {

@@ -7,7 +7,9 @@
 // stacks; both use the same router, so they differ only by the rounding of the quantized kernels.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -46,6 +48,13 @@ struct mlp_impl<surface::dense_glu<I, Bias>> {
   static result<params> make(const Cfg& c, const moe::routing_config*) {
     return params{static_cast<std::size_t>(surface::dims::hidden::eval(c))};
   }
+  // Builds the int8 panels of its projections (linear::build_int8_panels); returns their bytes.
+  template <class W>
+  static std::size_t build_int8_panels(params&, W& w, const parallel& par) {
+    std::size_t bytes = 0;
+    for_each_projection(w, [&](linear& l) { bytes += l.build_int8_panels(par); });
+    return bytes;
+  }
   // out [L, hidden] = mlp(x [L, hidden]) (made whole over the ranks of a split model).
   template <class W>
   static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
@@ -68,6 +77,8 @@ inline moe::stacked_qmatrix stack_view(const std::vector<linear>& e) {
   const quant::qmatrix_view& f = *e.front().quantized;
   return {f, e.size(), f.rows * f.packed_stride, f.rows * f.scale_stride};
 }
+// The panels of a projection, or null when none were built.
+inline const quant::int8_panels_view* panels_of(const linear& l) { return l.int8_panels ? &l.int8_panels->view() : nullptr; }
 inline bool quantized(const std::vector<linear>& v) {
   return std::ranges::all_of(v, [](const linear& l) { return l.quantized.has_value(); });
 }
@@ -77,10 +88,11 @@ struct moe_impl {
   struct params {
     std::size_t hidden = 0;
     moe::routing_config routing;
+    std::shared_ptr<const moe::expert_int8_panels> int8_panels;  // the routed experts', when built
   };
   template <class Cfg>
   static result<params> make(const Cfg& c, const moe::routing_config* routing) {
-    return params{static_cast<std::size_t>(surface::dims::hidden::eval(c)), *routing};
+    return params{static_cast<std::size_t>(surface::dims::hidden::eval(c)), *routing, nullptr};
   }
 
   // The router: a Linear (Qwen, quantized or not) or DeepSeek's MoEGate (raw weight and fp32 bias).
@@ -112,11 +124,13 @@ struct moe_impl {
         !std::is_same_v<std::remove_cvref_t<decltype(get<"gate">(std::declval<const W&>()).value)>, linear>;
   };
 
-  // The shared expert module (DeepSeek's shared_experts, Qwen3-Next's shared_expert), or nullptr.
+  // The shared expert module (DeepSeek's shared_experts, Qwen3-Next's shared_expert), or nullptr
+  // (const when w is).
   template <class W>
-  static const auto* shared(const W& w) {
-    if constexpr (has_slot<W, "shared_experts">) return get<"shared_experts">(w).present ? &get<"shared_experts">(w).value : nullptr;
-    else if constexpr (has_slot<W, "shared_expert">) return get<"shared_expert">(w).present ? &get<"shared_expert">(w).value : nullptr;
+  static auto* shared(W& w) {
+    using M = std::remove_const_t<W>;
+    if constexpr (has_slot<M, "shared_experts">) return get<"shared_experts">(w).present ? &get<"shared_experts">(w).value : nullptr;
+    else if constexpr (has_slot<M, "shared_expert">) return get<"shared_expert">(w).present ? &get<"shared_expert">(w).value : nullptr;
     else return static_cast<const bound_module<>*>(nullptr);
   }
 
@@ -140,6 +154,32 @@ struct moe_impl {
     return sp;
   }
 
+  // The routed experts' matrices and whether all are quantized (the block then runs in moe_block).
+  template <class W>
+  static std::optional<std::array<moe::stacked_qmatrix, 3>> expert_stacks(const W& w) {
+    const auto& experts = get<"switch_mlp">(w).value;
+    const std::vector<linear>& gate_proj = get<"gate_proj">(experts).value;
+    const std::vector<linear>& up_proj = get<"up_proj">(experts).value;
+    const std::vector<linear>& down_proj = get<"down_proj">(experts).value;
+    if (!quantized(gate_proj) || !quantized(up_proj) || !quantized(down_proj)) return std::nullopt;
+    return std::array{stack_view(gate_proj), stack_view(up_proj), stack_view(down_proj)};
+  }
+
+  // Builds the int8 panels of the quantized routed experts (every expert of the stacks) and of the
+  // shared expert's projections (the router keeps its exact path); returns their bytes.
+  template <class W>
+  static std::size_t build_int8_panels(params& s, W& w, const parallel& par) {
+    std::size_t bytes = 0;
+    if (auto* sh = shared(w)) for_each_projection(*sh, [&](linear& l) { bytes += l.build_int8_panels(par); });
+    if (const auto st = expert_stacks(w)) {
+      auto p = std::make_shared<const moe::expert_int8_panels>(moe::expert_int8_panels::of((*st)[0], (*st)[1], (*st)[2], par));
+      for (const auto* stack : {&p->gate_proj, &p->up_proj, &p->down_proj})
+        for (const quant::int8_panels& e : *stack) bytes += e.bytes();
+      s.int8_panels = std::move(p);
+    }
+    return bytes;
+  }
+
   // out [L, hidden] = the MoE block on x [L, hidden] (as one rank of a split model when rc is given).
   template <class W>
   static void forward(const params& s, const W& w, std::span<const float> x, std::size_t L, std::span<float> out,
@@ -154,18 +194,20 @@ struct moe_impl {
     const linear* sh_gate = nullptr;
     if constexpr (has_slot<W, "shared_expert_gate">) sh_gate = &get<"shared_expert_gate">(w).value;
     const moe::moe_split sp = rc ? split_of(w, *rc, D) : moe::moe_split{};
-    bool all_quantized = quantized(gate_proj) && quantized(up_proj) && quantized(down_proj);
+    const auto stacks = expert_stacks(w);
+    bool all_quantized = stacks.has_value();
     if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>)
       if (sh)
         all_quantized = all_quantized && get<"gate_proj">(*sh).value.quantized && get<"up_proj">(*sh).value.quantized &&
                         get<"down_proj">(*sh).value.quantized;
     if (all_quantized) {
-      moe::moe_block_weights k{gate.kernel(), gate.bias(), stack_view(gate_proj), stack_view(up_proj), stack_view(down_proj),
-                               std::nullopt, std::nullopt};
+      moe::moe_block_weights k{gate.kernel(), gate.bias(), (*stacks)[0], (*stacks)[1], (*stacks)[2],
+                               std::nullopt, std::nullopt, s.int8_panels.get()};
       if constexpr (!std::is_same_v<decltype(sh), const bound_module<>*>)
-        if (sh)
-          k.shared = moe::glu_view{*get<"gate_proj">(*sh).value.quantized, *get<"up_proj">(*sh).value.quantized,
-                                   *get<"down_proj">(*sh).value.quantized};
+        if (sh) {
+          const linear &sg = get<"gate_proj">(*sh).value, &su = get<"up_proj">(*sh).value, &sd = get<"down_proj">(*sh).value;
+          k.shared = moe::glu_view{*sg.quantized, *su.quantized, *sd.quantized, {panels_of(sg), panels_of(su), panels_of(sd)}};
+        }
       if (sh_gate) k.shared_expert_gate = kernel_view(*sh_gate);
       moe::moe_options mo;
       mo.int8_activations = opt.int8_activations;

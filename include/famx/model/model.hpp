@@ -44,30 +44,49 @@ struct model_info {
   std::size_t vocab = 0, hidden = 0, layers = 0;
 };
 
+// How a model is loaded.
+struct load_options {
+  weight_path path = weight_path::dequantized;
+  // With the quantized path: also build qmm_int8's load-time panels (quant::int8_panels) of every
+  // projection that takes a forward call's tokens at once and of every routed expert, so that calls
+  // of more than one token with int8 activations skip the per-call repack (the same bits). Costs
+  // about the quantized weights' bytes again (int8_panel_bytes()).
+  bool int8_panels = false;
+  famx::parallel threads{};  // builds the panels
+};
+
 // A model ready to run: its weights, bound from the family surface, and how they run.
 class reference_model {
  public:
   // Loads the checkpoint in `dir` (a family of Families), dequantizing every quantized weight to
-  // fp32 or keeping it for the quantized kernels (`path`). Errors name the file and the tensor or
-  // config key.
+  // fp32 or keeping it for the quantized kernels (o.path), with int8 panels when o says so. Errors
+  // name the file and the tensor or config key.
   template <class Families = families::builtin>
-  static result<reference_model> load(const std::filesystem::path& dir, weight_path path = weight_path::dequantized) {
+  static result<reference_model> load(const std::filesystem::path& dir, const load_options& o) {
+    if (auto r = check(o); !r) return r.err();
     auto ck = checkpoint::open<Families>(dir);
     if (!ck) return ck.err();
     return Families::visit(ck->model().family, [&]<class F>() -> result<reference_model> {
-      auto m = std::make_shared<impl<F>>(*ck, path);
+      auto m = std::make_shared<impl<F>>(*ck, o.path);
       if (auto r = m->load(); !r) return r.err();
+      if (o.int8_panels) m->int8_panel_bytes = m->build_int8_panels(o.threads);
       return reference_model(std::move(m));
     });
   }
+  // load(dir, {path}).
+  template <class Families = families::builtin>
+  static result<reference_model> load(const std::filesystem::path& dir, weight_path path = weight_path::dequantized) {
+    return load<Families>(dir, load_options{path});
+  }
 
   // Rank comm.rank() of a model split by `plan` (over comm.size() == plan.world ranks): binds only
-  // the rank's slices of the checkpoint in `dir`. After loading, the ranks compare their checkpoint
-  // and plan (a collective): an error names a rank that differs. Every rank must then call forward()
-  // with the same tokens.
+  // the rank's slices of the checkpoint in `dir` (int8 panels of them when o says so). After
+  // loading, the ranks compare their checkpoint and plan (a collective): an error names a rank that
+  // differs. Every rank must then call forward() with the same tokens.
   template <class Families = families::builtin>
-  static result<reference_model> load_rank(const std::filesystem::path& dir, weight_path path, const shard::shard_plan& plan,
+  static result<reference_model> load_rank(const std::filesystem::path& dir, const load_options& o, const shard::shard_plan& plan,
                                            comm::communicator& comm) {
+    if (auto r = check(o); !r) return r.err();
     if (comm.size() != plan.world)
       return error(errc::invalid_value, "world size", std::to_string(comm.size()) + " ranks",
                    std::to_string(plan.world) + " ranks (the plan's " + std::string(shard::to_string(plan.kind)) + " degree)");
@@ -76,17 +95,24 @@ class reference_model {
     if (ck->model().description.family != plan.family)
       return error(errc::inconsistent, "plan.family", plan.family, ck->model().description.family + " (the checkpoint)", dir.string());
     const shard::rank_plan& rp = plan.ranks[static_cast<std::size_t>(comm.rank())];
-    auto src = rank_source::make(*ck, rp, path);
+    auto src = rank_source::make(*ck, rp, o.path);
     if (!src) return src.err();
     auto m = Families::visit(ck->model().family, [&]<class F>() -> result<std::shared_ptr<base>> {
-      auto i = std::make_shared<impl<F>>(src->ck(), path);  // holds the rank's slices
+      auto i = std::make_shared<impl<F>>(src->ck(), o.path);  // holds the rank's slices
       i->split.emplace(split_state::of(plan, comm, src->bytes_read()));
       if (auto r = i->load(*src); !r) return r.err();
+      if (o.int8_panels) i->int8_panel_bytes = i->build_int8_panels(o.threads);
       return std::shared_ptr<base>(std::move(i));
     });
     if (!m) return m.err();
     if (auto r = check_same(comm, ck->fingerprint(), shard::render_json(plan)); !r) return r.err();
     return reference_model(std::move(*m));
+  }
+  // load_rank(dir, {path}, plan, comm).
+  template <class Families = families::builtin>
+  static result<reference_model> load_rank(const std::filesystem::path& dir, weight_path path, const shard::shard_plan& plan,
+                                           comm::communicator& comm) {
+    return load_rank<Families>(dir, load_options{path}, plan, comm);
   }
 
   // The model's family and sizes.
@@ -95,6 +121,8 @@ class reference_model {
   weight_path path() const noexcept { return impl_->path; }
   // Bytes of checkpoint tensors a split model's rank took (0 for an unsplit model).
   std::uint64_t bytes_read() const noexcept { return impl_->split ? impl_->split->bytes_read : 0; }
+  // Bytes of the int8 panels built at load (0 without load_options::int8_panels).
+  std::uint64_t int8_panel_bytes() const noexcept { return impl_->int8_panel_bytes; }
   // The surface tensors its weights were bound from (model-level and every layer's, in binding order).
   const std::vector<std::string>& bound_tensors() const noexcept { return impl_->bound; }
   // The checkpoint tensors it read (after sanitize: packed weights, scales, biases, float tensors).
@@ -137,6 +165,14 @@ class reference_model {
     }
   };
 
+  // Fails unless o is a loadable combination.
+  static result<void> check(const load_options& o) {
+    if (o.int8_panels && o.path != weight_path::quantized)
+      return error(errc::invalid_value, "load_options.int8_panels", "true with the dequantized weight path",
+                   "weight_path::quantized (the panels are built from the quantized weights)");
+    return {};
+  }
+
   // Fails unless every rank holds the same checkpoint fingerprint and plan text; names the first rank that differs.
   static result<void> check_same(comm::communicator& c, std::uint64_t fingerprint, const std::string& plan) {
     std::uint64_t h = fingerprint;
@@ -154,9 +190,11 @@ class reference_model {
     base(checkpoint ck_, weight_path p) : ck(std::move(ck_)), path(p) {}
     virtual ~base() = default;
     virtual std::vector<float> forward(std::span<const std::int32_t> tokens, kv_cache& c, const forward_options& opt) const = 0;
+    virtual std::uint64_t build_int8_panels(const parallel& par) = 0;
 
     checkpoint ck;
     weight_path path;
+    std::uint64_t int8_panel_bytes = 0;
     model_info info;
     std::vector<std::string> bound;
     std::optional<split_state> split;
@@ -215,6 +253,16 @@ class reference_model {
       return b.template bind<surface::lm_head>(head, surface::emit_at{prefix, -1}, !tied);
     }
     result<void> load() { return load(checkpoint_source{ck, path}); }
+
+    // Builds the int8 panels of every layer and of the LM head (embed_tokens when tied); returns their bytes.
+    std::uint64_t build_int8_panels(const parallel& par) override {
+      std::uint64_t bytes = 0;
+      for (auto& l : layers) bytes += std::visit([&](auto& li) { return li.build_int8_panels(par); }, l);
+      const bool present = tied ? get<"embed_tokens">(head).present : get<"lm_head">(head).present;
+      linear& out = tied ? get<"embed_tokens">(head).value : get<"lm_head">(head).value;
+      if (present) bytes += out.build_int8_panels(par);
+      return bytes;
+    }
 
     std::vector<float> forward(std::span<const std::int32_t> tokens, kv_cache& c, const forward_options& opt) const override {
       const std::size_t L = tokens.size(), D = info.hidden, V = info.vocab;

@@ -175,6 +175,17 @@ void for_each_linear(const M& m, F&& f) {
   }
 }
 
+// Calls f(l) for every single projection l bound in module m (nested modules included, not the
+// expert and head stacks), mutable when m is.
+template <class M, class F>
+void for_each_projection(M& m, F&& f) {
+  if constexpr (std::is_same_v<std::remove_const_t<M>, linear>) {
+    f(m);
+  } else if constexpr (requires { m.slots; }) {
+    std::apply([&](auto&... s) { ((s.present ? for_each_projection(s.value, f) : void()), ...); }, m.slots);
+  }
+}
+
 // Fills bound weights from a source (a checkpoint): Source::load<Leaf>(entries) -> result<leaf value>
 // for the tensors a leaf emits; a source with holds(entries) may leave leaves it does not hold
 // unbound (present = false). `bound` collects the name of every surface tensor read.

@@ -78,9 +78,19 @@ struct linear_view {
   }
 };
 
-// A dense SwiGLU MLP (gate_proj, up_proj, down_proj), quantized.
+// A SwiGLU MLP's matrices in qmm_int8's load-time panel layout (quant::int8_panels), each
+// optional (null: qmm_int8 repacks the MLX view per call).
+struct glu_panels {
+  const quant::int8_panels_view* gate = nullptr;
+  const quant::int8_panels_view* up = nullptr;
+  const quant::int8_panels_view* down = nullptr;
+};
+
+// A dense SwiGLU MLP (gate_proj, up_proj, down_proj), quantized; `int8_panels` are used by
+// batched int8 calls (the same bits).
 struct glu_view {
   quant::qmatrix_view gate_proj, up_proj, down_proj;
+  glu_panels int8_panels{};
 };
 
 struct expert_int8_panels;
@@ -104,9 +114,14 @@ struct expert_int8_panels {
   // The panels of every expert in w's stacks, built on par's threads. Throws famx::error naming
   // the stack unless its codes are 4- or 8-bit.
   static expert_int8_panels of(const moe_block_weights& w, const parallel& par = {}) {
+    return of(w.gate_proj, w.up_proj, w.down_proj, par);
+  }
+  // The panels of every expert in the stacks gate_proj, up_proj and down_proj (as above).
+  static expert_int8_panels of(const stacked_qmatrix& gate_proj, const stacked_qmatrix& up_proj,
+                               const stacked_qmatrix& down_proj, const parallel& par = {}) {
     expert_int8_panels p;
     const std::pair<const stacked_qmatrix*, std::vector<quant::int8_panels>*> stacks[] = {
-        {&w.gate_proj, &p.gate_proj}, {&w.up_proj, &p.up_proj}, {&w.down_proj, &p.down_proj}};
+        {&gate_proj, &p.gate_proj}, {&up_proj, &p.up_proj}, {&down_proj, &p.down_proj}};
     const char* names[] = {"mlp.switch_mlp.gate_proj", "mlp.switch_mlp.up_proj", "mlp.switch_mlp.down_proj"};
     for (std::size_t i = 0; i < 3; ++i) {
       const auto [stack, out] = stacks[i];
@@ -212,13 +227,6 @@ void for_each_item(std::size_t n, const parallel& par, F&& f) {
   }
 }
 
-// One expert's matrices in panel layout, when the block has them (else null).
-struct glu_panels {
-  const quant::int8_panels_view* gate = nullptr;
-  const quant::int8_panels_view* up = nullptr;
-  const quant::int8_panels_view* down = nullptr;
-};
-
 // Every token's input quantized once for the routed experts' gate_proj and up_proj (int8
 // activations on panels, more than one token), and the tokens of the expert at hand: gate and up
 // then read those tokens in place, where they would copy and quantize them per expert and matrix.
@@ -272,27 +280,39 @@ inline void glu_forward_batch(const quant::qmatrix_view& gate, const quant::qmat
   mm(down, panels.down, h, y);
 }
 
+// Throws famx::error (at `path`) unless panels v have the shape and format of matrix f (`what`).
+inline void check_panels_of(const quant::qmatrix_view& f, const quant::int8_panels_view& v, const std::string& path,
+                            const char* what) {
+  if (v.rows != f.rows || v.cols != f.cols || v.format != f.format)
+    throw error(errc::shape_mismatch, path, std::to_string(v.rows) + "x" + std::to_string(v.cols) + " " + quant::to_string(v.format),
+                std::to_string(f.rows) + "x" + std::to_string(f.cols) + " " + quant::to_string(f.format) + " (" + what + ")");
+}
+
 // Throws famx::error unless w.int8_panels holds, per stack, one panel matrix per expert of the
-// expert's shape and format.
+// expert's shape and format, and the shared expert's panels (where given) match its matrices.
 inline void check_int8_panels(const moe_block_weights& w) {
-  const std::pair<const stacked_qmatrix*, const std::vector<quant::int8_panels>*> stacks[] = {
-      {&w.gate_proj, &w.int8_panels->gate_proj}, {&w.up_proj, &w.int8_panels->up_proj},
-      {&w.down_proj, &w.int8_panels->down_proj}};
   const char* names[] = {"gate_proj", "up_proj", "down_proj"};
-  for (std::size_t i = 0; i < 3; ++i) {
-    const auto [stack, panels] = stacks[i];
-    const std::string path = std::string("moe_block_weights.int8_panels.") + names[i];
-    if (panels->size() != stack->experts)
-      throw error(errc::shape_mismatch, path, std::to_string(panels->size()) + " experts",
-                  std::to_string(stack->experts) + " (the stack's experts)");
-    const quant::qmatrix_view& f = stack->first;
-    for (const auto& p : *panels) {
-      const auto& v = p.view();
-      if (v.rows != f.rows || v.cols != f.cols || v.format != f.format)
-        throw error(errc::shape_mismatch, path,
-                    std::to_string(v.rows) + "x" + std::to_string(v.cols) + " " + quant::to_string(v.format),
-                    std::to_string(f.rows) + "x" + std::to_string(f.cols) + " " + quant::to_string(f.format) + " (the stack's experts)");
+  if (w.int8_panels) {
+    const std::pair<const stacked_qmatrix*, const std::vector<quant::int8_panels>*> stacks[] = {
+        {&w.gate_proj, &w.int8_panels->gate_proj}, {&w.up_proj, &w.int8_panels->up_proj},
+        {&w.down_proj, &w.int8_panels->down_proj}};
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto [stack, panels] = stacks[i];
+      const std::string path = std::string("moe_block_weights.int8_panels.") + names[i];
+      if (panels->size() != stack->experts)
+        throw error(errc::shape_mismatch, path, std::to_string(panels->size()) + " experts",
+                    std::to_string(stack->experts) + " (the stack's experts)");
+      for (const auto& p : *panels) check_panels_of(stack->first, p.view(), path, "the stack's experts");
     }
+  }
+  if (w.shared) {
+    const glu_view& g = *w.shared;
+    const std::pair<const quant::qmatrix_view*, const quant::int8_panels_view*> shared[] = {
+        {&g.gate_proj, g.int8_panels.gate}, {&g.up_proj, g.int8_panels.up}, {&g.down_proj, g.int8_panels.down}};
+    for (std::size_t i = 0; i < 3; ++i)
+      if (shared[i].second)
+        check_panels_of(*shared[i].first, *shared[i].second, std::string("moe_block_weights.shared.int8_panels.") + names[i],
+                        "the shared expert's matrix");
   }
 }
 
@@ -321,7 +341,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (w.down_proj.first.rows != D || w.gate_proj.first.cols != D)
     throw error(errc::shape_mismatch, "mlp.switch_mlp.down_proj", std::to_string(w.down_proj.first.rows) + " rows",
                 std::to_string(D) + " (hidden_size)");
-  if (w.int8_panels) detail::check_int8_panels(w);
+  detail::check_int8_panels(w);
   if (x.size() != tokens * D || out.size() != tokens * D)
     throw error(errc::shape_mismatch, "moe_block.x", std::to_string(x.size()) + " / " + std::to_string(out.size()) +
                 " elements", std::to_string(tokens * D) + " (tokens * hidden_size) for x and out");
@@ -391,7 +411,7 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
         std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(t * D), D, xs.begin() + static_cast<std::ptrdiff_t>(i * D));
       }
     }
-    detail::glu_panels panels;
+    glu_panels panels;
     if (w.int8_panels)
       panels = {&w.int8_panels->gate_proj[e].view(), &w.int8_panels->up_proj[e].view(), &w.int8_panels->down_proj[e].view()};
     const std::span<const float> in = q.gate ? std::span<const float>{} : std::span<const float>(xs);
@@ -410,7 +430,8 @@ inline moe_stats moe_block(const routing_config& c, const moe_block_weights& w, 
   if (w.shared) {
     shared.resize(tokens * D);
     auto& b = detail::thread_expert_buffers();
-    detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, b.h, b.u, par);
+    detail::glu_forward_batch(w.shared->gate_proj, w.shared->up_proj, w.shared->down_proj, x, tokens, shared, opt, b.h, b.u, par,
+                              w.shared->int8_panels);
     if (split && split->shared) split->shared(shared);
   }
   detail::for_each_item(tokens, par, [&](std::size_t t, const parallel& tp) {
