@@ -75,6 +75,18 @@ std::vector<std::int32_t> greedy(const std::vector<float>& logits, std::size_t v
 
 const std::vector<std::int32_t> kSeq = {1, 7, 42, 100, 3, 511, 250, 9, 77, 12, 300, 5};  // 12 > index_topk 8
 
+// The logits of kSeq fed to a fresh cache of m in calls of `chunk` tokens, concatenated.
+std::vector<float> chunked(const fm::reference_model& m, std::size_t chunk, const fm::forward_options& o) {
+  auto c = m.new_cache();
+  std::vector<float> got;
+  for (std::size_t i = 0; i < kSeq.size(); i += chunk) {
+    const auto l = m.forward(std::span(kSeq).subspan(i, std::min(chunk, kSeq.size() - i)), c, o);
+    got.insert(got.end(), l.begin(), l.end());
+  }
+  CHECK(c.offset == kSeq.size());
+  return got;
+}
+
 }  // namespace
 
 TEST_CASE("rms_norm matches x / sqrt(mean(x^2) + eps) * w") {
@@ -232,14 +244,7 @@ TEST_CASE("prefill + decode equals full recompute: a prompt in one call, in chun
           for (std::size_t chunk : {std::size_t{1}, std::size_t{5}, kSeq.size()}) {
             CAPTURE(chunk);
             CAPTURE(o.threads.workers);
-            auto cc = m.new_cache();
-            std::vector<float> got;
-            for (std::size_t i = 0; i < kSeq.size(); i += chunk) {
-              const auto l = m.forward(std::span(kSeq).subspan(i, std::min(chunk, kSeq.size() - i)), cc, o);
-              got.insert(got.end(), l.begin(), l.end());
-            }
-            CHECK(cc.offset == kSeq.size());
-            CHECK(got == whole);  // every token's computation is independent of how the sequence is chunked
+            CHECK(chunked(m, chunk, o) == whole);  // every token's computation is independent of how the sequence is chunked
           }
         }
         // A fresh cache after a decode is different: positions matter.
@@ -287,13 +292,7 @@ TEST_CASE("int8 panels built at load give the bits of the MLX views: one call, c
         for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{5}, kSeq.size()}) {
           CAPTURE(chunk);
           CAPTURE(o.threads.workers);
-          auto cc = panels.new_cache();
-          std::vector<float> got;
-          for (std::size_t i = 0; i < kSeq.size(); i += chunk) {
-            const auto l = panels.forward(std::span(kSeq).subspan(i, std::min(chunk, kSeq.size() - i)), cc, o);
-            got.insert(got.end(), l.begin(), l.end());
-          }
-          CHECK(got == want);
+          CHECK(chunked(panels, chunk, o) == want);
         }
       }
     }
