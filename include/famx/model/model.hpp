@@ -69,7 +69,7 @@ class reference_model {
     return Families::visit(ck->model().family, [&]<class F>() -> result<reference_model> {
       auto m = std::make_shared<impl<F>>(*ck, o.path);
       if (auto r = m->load(); !r) return r.err();
-      if (o.int8_panels) m->int8_panel_bytes = m->build_int8_panels(o.threads);
+      if (auto r = build_panels(*m, o); !r) return r.err();
       return reference_model(std::move(m));
     });
   }
@@ -101,7 +101,7 @@ class reference_model {
       auto i = std::make_shared<impl<F>>(src->ck(), o.path);  // holds the rank's slices
       i->split.emplace(split_state::of(plan, comm, src->bytes_read()));
       if (auto r = i->load(*src); !r) return r.err();
-      if (o.int8_panels) i->int8_panel_bytes = i->build_int8_panels(o.threads);
+      if (auto r = build_panels(*i, o); !r) return r.err();
       return std::shared_ptr<base>(std::move(i));
     });
     if (!m) return m.err();
@@ -170,6 +170,18 @@ class reference_model {
     if (o.int8_panels && o.path != weight_path::quantized)
       return error(errc::invalid_value, "load_options.int8_panels", "true with the dequantized weight path",
                    "weight_path::quantized (the panels are built from the quantized weights)");
+    return {};
+  }
+
+  struct base;
+  // Builds m's int8 panels when o asks for them; a matrix they cannot be built from is an error.
+  static result<void> build_panels(base& m, const load_options& o) {
+    if (!o.int8_panels) return {};
+    try {
+      m.int8_panel_bytes = m.build_int8_panels(o.threads);
+    } catch (const error& e) {
+      return e;
+    }
     return {};
   }
 
