@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <famx/famx.hpp>
@@ -74,6 +75,15 @@ std::vector<std::int32_t> greedy(const std::vector<float>& logits, std::size_t v
 }
 
 const std::vector<std::int32_t> kSeq = {1, 7, 42, 100, 3, 511, 250, 9, 77, 12, 300, 5};  // 12 > index_topk 8
+
+// Forward options with int8 activations or not, on one thread and on `pool`.
+std::pair<fm::forward_options, fm::forward_options> one_and_threaded(bool int8, famx::thread_pool& pool) {
+  fm::forward_options one;
+  one.int8_activations = int8;
+  fm::forward_options threaded = one;
+  threaded.threads = pool.hook();
+  return {one, threaded};
+}
 
 // The logits of kSeq fed to a fresh cache of m in calls of `chunk` tokens, concatenated.
 std::vector<float> chunked(const fm::reference_model& m, std::size_t chunk, const fm::forward_options& o) {
@@ -234,10 +244,7 @@ TEST_CASE("prefill + decode equals full recompute: a prompt in one call, in chun
       std::vector<float> exact;
       for (bool int8 : {false, true}) {
         CAPTURE(int8);
-        fm::forward_options one;
-        one.int8_activations = int8;
-        fm::forward_options threaded = one;
-        threaded.threads = pool.hook();
+        const auto [one, threaded] = one_and_threaded(int8, pool);
         auto c = m.new_cache();
         const auto whole = m.forward(kSeq, c, one);
         for (const auto& o : {one, threaded}) {
@@ -282,10 +289,7 @@ TEST_CASE("int8 panels built at load give the bits of the MLX views: one call, c
     CHECK(panels.int8_panel_bytes() > 0);
     for (bool int8 : {true, false}) {  // exact calls never read the panels
       CAPTURE(int8);
-      fm::forward_options one;
-      one.int8_activations = int8;
-      fm::forward_options threaded = one;
-      threaded.threads = pool.hook();
+      const auto [one, threaded] = one_and_threaded(int8, pool);
       auto c = plain.new_cache();
       const auto want = plain.forward(kSeq, c, one);  // 12 tokens: qmm_int8 repacking the MLX views
       for (const auto& o : {one, threaded}) {
