@@ -310,8 +310,9 @@ TEST_CASE("qmv and qmv_int8 on contiguous rows (the streaming kernel) equal the 
 
 TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, for any token count, target and thread count") {
   // qmm_int8: 4- and 8-bit take the integer tiles on the MLX view from 6 tokens on (one qmv_int8
-  // per token below) and on load-time panels for any count; the last tile is the smallest of 8,
-  // 4, 2 or 1 tokens that holds the rest (m = 1, 2, 17: 1 and 2; m = 3, 5: a short tile repeats
+  // per token below) and on load-time panels for any count. Tiles hold 12 tokens on AVX-512
+  // targets, 8 on the others; the last tile is the smallest of the full tile, 8, 4, 2 or 1 tokens
+  // that holds the rest (m = 1, 2, 8, 12: one exact tile; m = 3, 5, 17, 23: a short tile repeats
   // its last token). 3-bit falls back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles,
   // 3-bit runs qmv.
   // 37 rows leave a partial block of rows on every target; 128, 384, 640 and 896 columns give 1,
@@ -339,7 +340,7 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
             famx::quant::qmv_int8(q.view(), xt, std::span<float>(want_int8).subspan(t * rows, rows));
             famx::quant::qmv(q.view(), xt, std::span<float>(want).subspan(t * rows, rows));
           }
-          for (std::size_t m : {1u, 2u, 3u, 5u, 8u, 17u, 64u}) {
+          for (std::size_t m : {1u, 2u, 3u, 5u, 8u, 12u, 17u, 23u, 64u}) {
             for (std::size_t threads : {1u, 3u}) {
               CAPTURE(bits);
               CAPTURE(gs);
@@ -429,8 +430,8 @@ TEST_CASE("qmm_int8 on activations quantized once gives each selected token qmv_
 }
 
 TEST_CASE("qmm_int8 on panels runs long prompts in blocks of tokens with qmv_int8's rows") {
-  // 4096 columns: a block holds 224 tokens (about 1 MB of quantized activations), so 240 tokens
-  // run a whole block and a short one.
+  // 4096 columns: a block holds 216 tokens with AVX-512's tiles of 12, 224 with tiles of 8 (about
+  // 1 MB of quantized activations), so 240 tokens run a whole block and a short one.
   std::mt19937 rng(41);
   std::normal_distribution<float> nd;
   famx::thread_pool pool(3);

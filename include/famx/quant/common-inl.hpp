@@ -32,9 +32,10 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Scratch slots: 0-1 belong to the row workers, 2-3 to a call's prep (sx, permuted x), 4 to the
-// calling thread's own inputs or outputs (a widened bf16 x, the fused SwiGLU's two projections);
-// the calling thread is also a worker, so the sets must not overlap.
-enum ScratchSlot : int { kSlotWork0 = 0, kSlotWork1 = 1, kSlotSx = 2, kSlotXp = 3, kSlotInput = 4 };
+// calling thread's own inputs or outputs (a widened bf16 x, the fused SwiGLU's two projections),
+// 5 to qmm_int8's tiles of activations; the calling thread is also a worker, so the sets must not
+// overlap.
+enum ScratchSlot : int { kSlotWork0 = 0, kSlotWork1 = 1, kSlotSx = 2, kSlotXp = 3, kSlotInput = 4, kSlotTiles = 5 };
 
 // A per-thread, per-slot scratch buffer of at least n floats (grows, never shrinks).
 inline float* ScratchFloats(int slot, std::size_t n) {
@@ -42,7 +43,7 @@ inline float* ScratchFloats(int slot, std::size_t n) {
     hwy::AlignedFreeUniquePtr<float[]> p;
     std::size_t n = 0;
   };
-  static thread_local Buffer buffers[5];
+  static thread_local Buffer buffers[6];
   Buffer& b = buffers[slot];
   if (b.n < n) {
     b.p = hwy::AllocateAligned<float>(n);

@@ -9,6 +9,7 @@
 // Re-included once per Highway target by <famx/kernels.hpp> after qmv-inl.hpp.
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -39,8 +40,15 @@ inline namespace FAMX_ABI {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The register tile: up to kInt8TileTokens tokens x kInt8TileVecs vectors of rows.
+// The register tile: up to kInt8TileTokens tokens x kInt8TileVecs vectors of rows. With 32 vector
+// registers (AVX-512) a tile of 12 tokens amortizes the weights' nibble split over 48 dot products
+// per k step (8 tokens: 32; 16 tokens of one vector of rows: twice the broadcast loads), which ran
+// 1.05-1.15x faster (bench/RESULTS.md); other targets keep 8.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+inline constexpr std::size_t kInt8TileTokens = 12;
+#else
 inline constexpr std::size_t kInt8TileTokens = 8;
+#endif
 inline constexpr std::size_t kInt8TileVecs = 2;
 
 // The quantized activations of the tokens (quant::int8_activations_view's layout): per token its
@@ -54,6 +62,50 @@ struct QmmInt8Act {
   const std::uint32_t* rows = nullptr;
 };
 
+// u32 code words per token and k step (one word of weight codes): the lo and hi planes for 4-bit
+// codes, the bytes for 8-bit.
+template <int kBits>
+inline constexpr std::size_t kInt8StepWords = kBits == 4 ? 2 : 1;
+
+// The activations of one tile of kT tokens side by side (FillTileAct), so that the tile reads
+// every token's values at a fixed offset from one pointer: codes [k step][kT][step words], then
+// sums and scales [G][kT] each; TileActWords(kT, W, G) u32 words for W code words per token.
+struct QmmInt8TileAct {
+  const std::uint32_t* xw;
+  const float* sx;
+  const float* xa;
+};
+
+// u32 words of one tile of kT tokens with W code words and G groups each.
+inline std::size_t TileActWords(std::size_t kT, std::size_t W, std::size_t G) { return kT * (W + 2 * G); }
+
+// The tile of kT tokens whose layout starts at p (W code words, G groups per token).
+inline QmmInt8TileAct TileActAt(const std::uint32_t* p, std::size_t kT, std::size_t W, std::size_t G) {
+  const auto* sx = reinterpret_cast<const float*>(p + kT * W);
+  return {p, sx, sx + kT * G};
+}
+
+// Tokens [t0, t0 + nt) of act (nt <= kT; a short tile repeats its last token) written to out in
+// the tile layout of kT tokens.
+template <int kBits>
+inline void FillTileAct(const QmmInt8Act& act, std::size_t G, std::size_t kT, std::size_t t0, std::size_t nt,
+                        std::uint32_t* HWY_RESTRICT out) {
+  constexpr std::size_t kC = kInt8StepWords<kBits>;
+  const std::size_t W = act.xw_per_token, steps = W / kC;
+  const QmmInt8TileAct to = TileActAt(out, kT, W, G);
+  auto* sx = const_cast<float*>(to.sx);
+  auto* xa = const_cast<float*>(to.xa);
+  for (std::size_t t = 0; t < kT; ++t) {
+    const std::size_t i = t0 + std::min(t, nt - 1), tok = act.rows ? act.rows[i] : i;
+    const std::uint32_t* src = act.xw + tok * W;
+    for (std::size_t k = 0; k < steps; ++k) std::memcpy(out + (k * kT + t) * kC, src + k * kC, kC * sizeof(std::uint32_t));
+    for (std::size_t g = 0; g < G; ++g) {
+      sx[g * kT + t] = act.sx[tok * G + g];
+      xa[g * kT + t] = act.xa[tok * G + g];
+    }
+  }
+}
+
 // kInt8TileVecs vectors of rows inside a panel (quant::int8_panels_view's layout): codes [words],
 // scales and biases [G], each entry kPanelRows apart. `ahead` is this tile's share of the next
 // panel's bytes (null: none), fetched into cache a slice per group while this tile is multiplied.
@@ -65,12 +117,12 @@ struct QmmInt8Panel {
   std::size_t ahead_bytes;
 };
 
-// The partials p = s * (d * a) + b * sum(x) of group g for the tile's kT tokens (their activation
-// words xw[t], group sums sx[t], scales xa[t]), in registers: part[t][j] covers vector j of rows.
-template <int kBits, std::size_t kT, class VF>
-HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const* xw, const float* const* sx,
-                              const float* const* xa, std::size_t g, std::size_t gw, VF (&part)[kT][kInt8TileVecs]) {
-  constexpr std::size_t kV = kInt8TileVecs, kLd = quant::kPanelRows;
+// The partials p = s * (d * a) + b * sum(x) of group g for the first kT tokens of a tile of kLdT
+// (QmmInt8TileAct), in registers: part[t][j] covers vector j of rows.
+template <int kBits, std::size_t kT, std::size_t kLdT, class VF>
+HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const QmmInt8TileAct& x, std::size_t g, std::size_t gw,
+                              VF (&part)[kT][kInt8TileVecs]) {
+  constexpr std::size_t kV = kInt8TileVecs, kLd = quant::kPanelRows, kC = kInt8StepWords<kBits>;
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const hn::RebindToSigned<decltype(df)> di;
@@ -78,25 +130,26 @@ HWY_INLINE void GroupTileInt8(const QmmInt8Panel& p, const std::uint32_t* const*
   // The loops over the tile are unrolled by pragma: rolled (GCC -O2), the accumulators live on
   // the stack and every vpdpbusd pays a load and a store.
   hn::Vec<decltype(di)> acc[kT][kV];
-  HWY_UNROLL(8)
+  HWY_UNROLL(16)
   for (std::size_t t = 0; t < kT; ++t)
     HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) acc[t][j] = hn::Zero(di);
-  for (std::size_t k = g * gw; k < (g + 1) * gw; ++k) {
+  const std::uint32_t* xk = x.xw + g * gw * kLdT * kC;
+  for (std::size_t k = g * gw; k < (g + 1) * gw; ++k, xk += kLdT * kC) {
     hn::Vec<decltype(du)> wv[kV];
     HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) wv[j] = hn::Load(du, p.w + k * kLd + j * N);
-    HWY_UNROLL(8)
+    HWY_UNROLL(16)
     for (std::size_t t = 0; t < kT; ++t) {
-      const auto xa_t = hn::Set(du, xw[t][kBits == 4 ? 2 * k : k]);
-      const auto xb_t = kBits == 4 ? hn::Set(du, xw[t][2 * k + 1]) : xa_t;
+      const auto xa_t = hn::Set(du, xk[t * kC]);
+      const auto xb_t = kBits == 4 ? hn::Set(du, xk[t * kC + 1]) : xa_t;
       HWY_UNROLL(2)
       for (std::size_t j = 0; j < kV; ++j) acc[t][j] = DotInt8<kBits>(du, acc[t][j], wv[j], xa_t, xb_t);
     }
   }
-  HWY_UNROLL(8)
+  HWY_UNROLL(16)
   for (std::size_t t = 0; t < kT; ++t) {
-    const auto a = hn::Set(df, xa[t][g]), sum = hn::Set(df, sx[t][g]);
+    const auto a = hn::Set(df, x.xa[g * kLdT + t]), sum = hn::Set(df, x.sx[g * kLdT + t]);
     HWY_UNROLL(2)
     for (std::size_t j = 0; j < kV; ++j) {
       const auto dv = hn::Mul(hn::ConvertTo(df, acc[t][j]), a);
@@ -243,41 +296,32 @@ HWY_INLINE bool Int8PanelsFit() {
   return nb <= quant::kPanelRows && quant::kPanelRows % nb == 0;
 }
 
-// Tokens [t0, t0 + nt) (nt <= kT; a short tile repeats its last token) times one block of rows
+// Tokens [t0, t0 + nt) (the first kT <= kLdT of a tile of kLdT, x) times one block of rows
 // [n0, n0 + rows_here) of y's `rows`: the groups in the order of `leaves`, each partial summed
 // into the tiles waiting in `tiles` (one per depth of the tree), then y.
-template <int kBits, std::size_t kT>
-inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std::size_t G, std::size_t gw,
+template <int kBits, std::size_t kT, std::size_t kLdT>
+inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8TileAct& x, std::size_t G, std::size_t gw,
                           const TreeLeaf* leaves, std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles,
                           float* HWY_RESTRICT y, std::size_t rows, std::size_t n0, std::size_t rows_here) {
   constexpr std::size_t kV = kInt8TileVecs;
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df), tile = kT * kV * N;
-  const std::uint32_t* xw[kT];
-  const float* sx[kT];
-  const float* xa[kT];
-  for (std::size_t t = 0; t < kT; ++t) {
-    const std::size_t i = t0 + std::min(t, nt - 1), tok = act.rows ? act.rows[i] : i;
-    xw[t] = act.xw + tok * act.xw_per_token;
-    sx[t] = act.sx + tok * G;
-    xa[t] = act.xa + tok * G;
-  }
   std::size_t fetched = 0;  // bytes of panel.ahead fetched: about ahead_bytes / G per group, a line at a time
   for (std::size_t g = 0; g < G; ++g) {
     hn::Vec<decltype(df)> part[kT][kV];
     if (panel.ahead)
       for (; fetched * G < (g + 1) * panel.ahead_bytes; fetched += 64) hwy::Prefetch(panel.ahead + fetched);
-    GroupTileInt8<kBits, kT>(panel, xw, sx, xa, g, gw, part);
+    GroupTileInt8<kBits, kT, kLdT>(panel, x, g, gw, part);
     const TreeLeaf leaf = leaves[g];
     for (std::size_t l = 0; l < leaf.merges; ++l) {
       const float* left = tiles + (leaf.depth - l) * tile;
-      HWY_UNROLL(8)
+      HWY_UNROLL(16)
       for (std::size_t t = 0; t < kT; ++t)
         HWY_UNROLL(2)
         for (std::size_t j = 0; j < kV; ++j) part[t][j] = hn::Add(hn::Load(df, left + (t * kV + j) * N), part[t][j]);
     }
     if (leaf.depth == leaf.merges && rows_here == kV * N) {  // the rows' sums, a whole block: into y
-      HWY_UNROLL(8)
+      HWY_UNROLL(16)
       for (std::size_t t = 0; t < kT; ++t)
         if (t < nt)
           HWY_UNROLL(2)
@@ -285,7 +329,7 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
       return;
     }
     float* to = tiles + (leaf.depth - leaf.merges) * tile;
-    HWY_UNROLL(8)
+    HWY_UNROLL(16)
     for (std::size_t t = 0; t < kT; ++t)
       HWY_UNROLL(2)
       for (std::size_t j = 0; j < kV; ++j) hn::Store(part[t][j], df, to + (t * kV + j) * N);
@@ -294,15 +338,18 @@ inline void TokenTileInt8(const QmmInt8Panel& panel, const QmmInt8Act& act, std:
     std::memcpy(y + (t0 + t) * rows + n0, tiles + t * kV * N, rows_here * sizeof(float));
 }
 
-// TokenTileInt8 in the smallest of the tiles of kT, kT / 2, ..., 1 tokens that holds nt <= kT tokens.
-template <int kBits, std::size_t kT>
-HWY_INLINE void TokenTileFit(const QmmInt8Panel& panel, const QmmInt8Act& act, std::size_t G, std::size_t gw,
+// TokenTileInt8 in the smallest tile that holds nt <= kT tokens of a tile of kLdT: kT, then the
+// powers of two below it.
+template <int kBits, std::size_t kT, std::size_t kLdT = kT>
+HWY_INLINE void TokenTileFit(const QmmInt8Panel& panel, const QmmInt8TileAct& x, std::size_t G, std::size_t gw,
                              const TreeLeaf* leaves, std::size_t t0, std::size_t nt, float* HWY_RESTRICT tiles,
                              float* HWY_RESTRICT y, std::size_t rows, std::size_t n0, std::size_t rows_here) {
   if constexpr (kT > 1) {
-    if (nt <= kT / 2) return TokenTileFit<kBits, kT / 2>(panel, act, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
+    constexpr std::size_t kBelow = std::bit_floor(kT - 1);
+    if (nt <= kBelow)
+      return TokenTileFit<kBits, kBelow, kLdT>(panel, x, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
   }
-  TokenTileInt8<kBits, kT>(panel, act, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
+  TokenTileInt8<kBits, kT, kLdT>(panel, x, G, gw, leaves, t0, nt, tiles, y, rows, n0, rows_here);
 }
 
 // Bytes of quantized activations (codes, sums and scales) in one block of tokens: every panel
@@ -318,7 +365,7 @@ inline std::size_t Int8TokenBlock(std::size_t K, std::size_t G, std::size_t kT) 
 // Y [m, rows] = X W^T with the weights in panels of the panel layout (panel_of(p): panel p's
 // words; next_of(p): the panel to prefetch meanwhile, or null) and X quantized in act: panels split
 // over threads, then blocks of kInt8TileVecs vectors of rows x tiles of kT tokens (the last tile
-// the smallest of kT, kT / 2, ..., 1 tokens that holds what is left), `block` tokens at a time.
+// the smallest that holds what is left, TokenTileFit), `block` tokens at a time.
 template <int kBits, std::size_t kT, class PanelOf, class NextOf>
 inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows, std::size_t K,
                               const QmmInt8Act& act, std::size_t m, std::size_t block, float* HWY_RESTRICT y,
@@ -335,9 +382,16 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
   // whole: kLd / nb blocks of rows), so that the next panel arrives spread over the whole panel's
   // work: fetched in one tile it filled the miss queue (a fifth of a MoE expert's tile time).
   const std::size_t panel_bytes = kLd * (words + 2 * G) * sizeof(std::uint32_t);
+  // Each block's tokens are laid out tile by tile (FillTileAct) before its panels run.
+  const std::size_t W = act.xw_per_token, tile_words = TileActWords(kT, W, G);
+  auto* tile_acts = reinterpret_cast<std::uint32_t*>(ScratchFloats(kSlotTiles, (std::min(m, block) + kT - 1) / kT * tile_words));
   for (std::size_t b0 = 0; b0 < m; b0 += block) {
     const std::size_t b1 = std::min(m, b0 + block);
     const std::size_t per_block = (b1 - b0 + kT - 1) / kT, shares = kLd / nb * per_block;
+    par.for_each(per_block, [&](std::size_t i) {
+      const std::size_t t0 = b0 + i * kT;
+      FillTileAct<kBits>(act, G, kT, t0, std::min(kT, b1 - t0), tile_acts + i * tile_words);
+    });
     par.for_each((rows + kLd - 1) / kLd, [&](std::size_t p) {
       const std::uint32_t* P = panel_of(p);
       const auto* next = reinterpret_cast<const char*>(next_of(p));
@@ -349,7 +403,8 @@ inline void QmmInt8OverPanels(const quant::affine_format& fmt, std::size_t rows,
           const std::size_t tile = sub / nb * per_block + (t0 - b0) / kT;  // this tile's share of `next`
           const std::size_t lo = tile * panel_bytes / shares, hi = (tile + 1) * panel_bytes / shares;
           const QmmInt8Panel panel{P + sub, ps + sub, ps + G * kLd + sub, next ? next + lo : nullptr, hi - lo};
-          TokenTileFit<kBits, kT>(panel, act, G, gw, leaves.data(), t0, std::min(kT, b1 - t0), tiles, y, rows, n0, rows_here);
+          const QmmInt8TileAct x = TileActAt(tile_acts + (t0 - b0) / kT * tile_words, kT, W, G);
+          TokenTileFit<kBits, kT>(panel, x, G, gw, leaves.data(), t0, std::min(kT, b1 - t0), tiles, y, rows, n0, rows_here);
         }
       }
     });
