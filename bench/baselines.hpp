@@ -12,8 +12,9 @@ namespace famx_bench {
 // A byte range to stream through.
 using bytes = std::span<const std::byte>;
 
-// GB/s of a plain streaming read of all `parts` (the roofline of a kernel reading them once),
-// split over the pool's threads; repeated for at least `seconds`.
+// GB/s of a plain streaming read of all `parts` in the best SIMD target's widest loads (the
+// roofline of a kernel reading them once), split over the pool's threads; repeated for at least
+// `seconds`.
 double stream_read_gbps(std::span<const bytes> parts, const famx::parallel& par, double seconds = 0.05);
 
 // fp32 FMA peak in GFLOP/s with the best SIMD target, on every thread of `par`.
