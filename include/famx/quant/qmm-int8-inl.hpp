@@ -43,7 +43,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 // The register tile: up to kInt8TileTokens tokens x kInt8TileVecs vectors of rows. With 32 vector
 // registers (AVX-512) a tile of 12 tokens amortizes the weights' nibble split over 48 dot products
 // per k step (8 tokens: 32; 16 tokens of one vector of rows: twice the broadcast loads), which ran
-// 1.05-1.15x faster (bench/RESULTS.md); other targets keep 8.
+// 3-15% faster than 8 (bench/RESULTS.md); other targets keep 8.
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 inline constexpr std::size_t kInt8TileTokens = 12;
 #else
