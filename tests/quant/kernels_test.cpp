@@ -312,9 +312,9 @@ TEST_CASE("qmm and qmm_int8 give every token exactly qmv's and qmv_int8's row, f
   // qmm_int8: 4- and 8-bit take the integer tiles on the MLX view from 6 tokens on (one qmv_int8
   // per token below) and on load-time panels for any count. Tiles hold 12 tokens on AVX-512
   // targets, 8 on the others; the last tile is the smallest of the full tile, 8, 4, 2 or 1 tokens
-  // that holds the rest (m = 1, 2, 8, 12: one exact tile; m = 3, 5, 17, 23: a short tile repeats
-  // its last token). 3-bit falls back like qmv_int8. qmm: 2-, 4- and 8-bit take the exact tiles,
-  // 3-bit runs qmv.
+  // that holds the rest (on AVX-512, m = 1, 2, 8, 12 run whole tiles and m = 3, 5, 17, 23 end in
+  // a short tile that repeats its last token). 3-bit falls back like qmv_int8. qmm: 2-, 4- and
+  // 8-bit take the exact tiles, 3-bit runs qmv.
   // 37 rows leave a partial block of rows on every target; 128, 384, 640 and 896 columns give 1,
   // 2, 3, 4, 5, 6, 7, 10, 12, 14, 20 and 28 groups (a lone group, odd blocks in the group tree).
   std::mt19937 rng(31);
