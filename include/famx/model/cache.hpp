@@ -13,7 +13,7 @@ namespace famx::model {
 
 // One layer's cache (the fields its attention kind uses).
 struct layer_cache {
-  std::vector<float> keys, values;  // gqa / gated: [S, kv_heads*head_dim]; mla: latent [S, kv_lora], k_pe [S, rope]
+  std::vector<float> keys, values;  // gqa / gated: [S, kv_heads*head_dim]; mla (keys): [S, kv_lora + rope], the latent then k_pe
   std::size_t start = 0;            // the position of the first cached key (a sliding window drops older ones)
   std::vector<float> index_keys;    // V3.2 indexer: [S, index_head_dim]
   std::vector<float> conv_state;    // delta net: [linear_conv_kernel_dim - 1, conv_dim], zeros when fresh

@@ -1,10 +1,12 @@
 #pragma once
 // DeepSeek multi-head latent attention (spec 2.5) and the DeepSeek-V3.2 lightning indexer (2.6).
-// The cache holds the normalized latent c_kv [kv_lora] and the rotated k_pe [rope] per position.
-// Two forms that must agree (the score is scale * (q_nope . k_nope + q_pe . k_pe) either way):
+// The cache holds one row per position: the normalized latent c_kv [kv_lora], then the rotated
+// k_pe [rope]. Two forms that must agree (the score is scale * (q_nope . k_nope + q_pe . k_pe)):
 //   naive:    k_nope = embed_q[h]^T latent and v = unembed_out[h] latent per key (kv_b_proj's rows);
 //   absorbed: q' = embed_q[h] q_nope scores against the latent itself, and the attention output in
-//             latent space goes through unembed_out[h] once per query (mlx-lm's decode path).
+//             latent space goes through unembed_out[h] once per query (mlx-lm's decode path). The
+//             row [q' | q_pe] of every head of a block scores against the cache rows at once
+//             (quant::exact_matmul_t: one fp64 chain over the row's columns in order per score).
 // The indexer, once more than index_topk keys are visible, restricts each query to the index_topk
 // keys with the highest sum_h relu(q_h . k_j) * w_h (ties: the lower position). attention_impl of
 // surface::mla_attention (the indexer when its Extra is surface::dsa_indexer).
@@ -52,6 +54,7 @@ inline std::vector<std::size_t> indexer_select(const indexer_params& s, const la
 // Multi-head latent attention (DeepSeek-V3, V3.2 with the indexer).
 template <class... Extra>
 struct attention_impl<surface::mla_attention<Extra...>> {
+  static constexpr std::size_t kHeadsPerItem = 32;  // heads a work item scores at once (one token's)
   struct params : detail::indexer_params {
     std::size_t heads = 0, hidden = 0, q_lora = 0, kv_lora = 0, nope = 0, rope_dim = 0, v_dim = 0;  // q_lora 0: q_proj
     famx::model::rope rope, index_rope;
@@ -122,8 +125,7 @@ struct attention_impl<surface::mla_attention<Extra...>> {
       const auto kvt = kv.begin() + static_cast<std::ptrdiff_t>(t * (R + P));
       rms_norm({&*kvt, R}, kv_norm, 1e-6f);
       s.rope.apply({&*kvt + R, P}, angles);
-      c.keys.insert(c.keys.end(), kvt, kvt + static_cast<std::ptrdiff_t>(R));
-      c.values.insert(c.values.end(), kvt + static_cast<std::ptrdiff_t>(R), kvt + static_cast<std::ptrdiff_t>(R + P));
+      c.keys.insert(c.keys.end(), kvt, kvt + static_cast<std::ptrdiff_t>(R + P));
     }
     std::vector<float> iq(indexed ? L * s.index_heads * s.index_dim : 0), iw(indexed ? L * s.index_heads : 0);
     if constexpr (has_indexer) {
@@ -163,42 +165,59 @@ struct attention_impl<surface::mla_attention<Extra...>> {
     const std::vector<linear>& unembed_out = get<"unembed_out">(w).value;
     std::vector<float> o(L * H * s.v_dim);
     const bool absorbed = opt.mla == mla_form::absorbed;
-    opt.threads.for_each(L * H, [&](std::size_t th) {
-      const std::size_t t = th / H, h = th % H;
+    const std::size_t K = R + P, blocks = (H + kHeadsPerItem - 1) / kHeadsPerItem;
+    // A work item is one token and a block of its heads.
+    opt.threads.for_each(L * blocks, [&](std::size_t item) {
+      const std::size_t t = item / blocks, h0 = item % blocks * kHeadsPerItem, hb = std::min(kHeadsPerItem, H - h0);
       const std::vector<std::size_t>& keys = keys_of[t];
-      const float* qn = q.data() + th * qd;
-      const float* qp = qn + s.nope;
-      const linear& eq = embed_q[h];
-      const linear& uo = unembed_out[h];
-      std::vector<float> p(keys.size()), ql(R), ol(R), kn(s.nope), vh(s.v_dim);
-      if (absorbed) eq.apply({qn, s.nope}, ql);
-      for (std::size_t a = 0; a < keys.size(); ++a) {
-        const std::size_t j = keys[a];
-        const float* lat = c.keys.data() + j * R;
-        double sc = 0;
-        if (absorbed) {
-          for (std::size_t r = 0; r < R; ++r) sc += static_cast<double>(ql[r]) * lat[r];
-        } else {
-          // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
-          std::fill(kn.begin(), kn.end(), 0.0f);
-          for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t i = 0; i < s.nope; ++i) kn[i] += eq.dense[r * s.nope + i] * lat[r];
-          for (std::size_t i = 0; i < s.nope; ++i) sc += static_cast<double>(qn[i]) * kn[i];
-        }
-        for (std::size_t i = 0; i < P; ++i) sc += static_cast<double>(qp[i]) * c.values[j * P + i];
-        p[a] = static_cast<float>(sc) * s.scale;
-      }
-      softmax(p);
-      const std::span<float> oh(o.data() + th * s.v_dim, s.v_dim);
+      const std::size_t n = keys.size();
+      std::vector<float> sc(hb * n), ol(R), kn(s.nope), vh(s.v_dim);
       if (absorbed) {
-        for (std::size_t a = 0; a < keys.size(); ++a)
-          for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * R + r];
-        uo.apply(ol, oh);
+        // The block's rows [embed_q[h] q_nope | q_pe] against the cache rows of the token's keys
+        // (gathered when the indexer picked some).
+        std::vector<float> rows(hb * K), picked(n == offset + t + 1 ? 0 : n * K);
+        for (std::size_t h = h0; h < h0 + hb; ++h) {
+          const float* qn = q.data() + (t * H + h) * qd;
+          float* row = rows.data() + (h - h0) * K;
+          embed_q[h].apply({qn, s.nope}, {row, R});
+          std::copy(qn + s.nope, qn + qd, row + R);
+        }
+        for (std::size_t a = 0; a < picked.size() / K; ++a)
+          std::copy_n(c.keys.data() + keys[a] * K, K, picked.data() + a * K);
+        quant::exact_matmul_t(rows_view(rows.data(), hb, K, K), rows_view(picked.empty() ? c.keys.data() : picked.data(), n, K, K), sc);
       } else {
-        std::fill(oh.begin(), oh.end(), 0.0f);
-        for (std::size_t a = 0; a < keys.size(); ++a) {
-          uo.apply({c.keys.data() + keys[a] * R, R}, vh);
-          for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
+        for (std::size_t h = h0; h < h0 + hb; ++h) {
+          const float* qn = q.data() + (t * H + h) * qd;
+          for (std::size_t a = 0; a < n; ++a) {
+            const float* lat = c.keys.data() + keys[a] * K;
+            // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
+            std::fill(kn.begin(), kn.end(), 0.0f);
+            for (std::size_t r = 0; r < R; ++r)
+              for (std::size_t i = 0; i < s.nope; ++i) kn[i] += embed_q[h].dense[r * s.nope + i] * lat[r];
+            double d = 0;
+            for (std::size_t i = 0; i < s.nope; ++i) d += static_cast<double>(qn[i]) * kn[i];
+            for (std::size_t i = 0; i < P; ++i) d += static_cast<double>(qn[s.nope + i]) * lat[R + i];
+            sc[(h - h0) * n + a] = static_cast<float>(d);
+          }
+        }
+      }
+      for (std::size_t h = h0; h < h0 + hb; ++h) {
+        const std::span<float> p(sc.data() + (h - h0) * n, n);
+        for (float& e : p) e *= s.scale;
+        softmax(p);
+        const linear& uo = unembed_out[h];
+        const std::span<float> oh(o.data() + (t * H + h) * s.v_dim, s.v_dim);
+        if (absorbed) {
+          std::fill(ol.begin(), ol.end(), 0.0f);
+          for (std::size_t a = 0; a < n; ++a)
+            for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * K + r];
+          uo.apply(ol, oh);
+        } else {
+          std::fill(oh.begin(), oh.end(), 0.0f);
+          for (std::size_t a = 0; a < n; ++a) {
+            uo.apply({c.keys.data() + keys[a] * K, R}, vh);
+            for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
+          }
         }
       }
     });
