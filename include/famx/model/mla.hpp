@@ -7,6 +7,8 @@
 //             latent space goes through unembed_out[h] once per query (mlx-lm's decode path). The
 //             row [q' | q_pe] of every head of a block scores against the cache rows at once
 //             (quant::exact_matmul_t: one fp64 chain over the row's columns in order per score).
+// Either form weights its values by the probabilities in one fp64 sum over the keys in order per
+// output (quant::exact_vecmat), as gqa attention does.
 // The indexer, once more than index_topk keys are visible, restricts each query to the index_topk
 // keys with the highest sum_h relu(q_h . k_j) * w_h (ties: the lower position). attention_impl of
 // surface::mla_attention (the indexer when its Extra is surface::dsa_indexer).
@@ -171,25 +173,27 @@ struct attention_impl<surface::mla_attention<Extra...>> {
       const std::size_t t = item / blocks, h0 = item % blocks * kHeadsPerItem, hb = std::min(kHeadsPerItem, H - h0);
       const std::vector<std::size_t>& keys = keys_of[t];
       const std::size_t n = keys.size();
-      std::vector<float> sc(hb * n), ol(R), kn(s.nope), vh(s.v_dim);
+      // The cache rows of the token's keys: all rows up to its own, or the indexer's picks gathered.
+      std::vector<float> picked(n == offset + t + 1 ? 0 : n * K);
+      for (std::size_t a = 0; a < picked.size() / K; ++a)
+        std::copy_n(c.keys.data() + keys[a] * K, K, picked.data() + a * K);
+      const float* key_rows = picked.empty() ? c.keys.data() : picked.data();
+      std::vector<float> sc(hb * n), ol(R), kn(s.nope), vh(absorbed ? 0 : n * s.v_dim);
       if (absorbed) {
-        // The block's rows [embed_q[h] q_nope | q_pe] against the cache rows of the token's keys
-        // (gathered when the indexer picked some).
-        std::vector<float> rows(hb * K), picked(n == offset + t + 1 ? 0 : n * K);
+        // The block's rows [embed_q[h] q_nope | q_pe] against the key rows.
+        std::vector<float> rows(hb * K);
         for (std::size_t h = h0; h < h0 + hb; ++h) {
           const float* qn = q.data() + (t * H + h) * qd;
           float* row = rows.data() + (h - h0) * K;
           embed_q[h].apply({qn, s.nope}, {row, R});
           std::copy(qn + s.nope, qn + qd, row + R);
         }
-        for (std::size_t a = 0; a < picked.size() / K; ++a)
-          std::copy_n(c.keys.data() + keys[a] * K, K, picked.data() + a * K);
-        quant::exact_matmul_t(rows_view(rows.data(), hb, K, K), rows_view(picked.empty() ? c.keys.data() : picked.data(), n, K, K), sc);
+        quant::exact_matmul_t(rows_view(rows.data(), hb, K, K), rows_view(key_rows, n, K, K), sc);
       } else {
         for (std::size_t h = h0; h < h0 + hb; ++h) {
           const float* qn = q.data() + (t * H + h) * qd;
           for (std::size_t a = 0; a < n; ++a) {
-            const float* lat = c.keys.data() + keys[a] * K;
+            const float* lat = key_rows + a * K;
             // k_nope[i] = sum_r embed_q[h][r][i] * latent[r].
             std::fill(kn.begin(), kn.end(), 0.0f);
             for (std::size_t r = 0; r < R; ++r)
@@ -201,6 +205,9 @@ struct attention_impl<surface::mla_attention<Extra...>> {
           }
         }
       }
+      // Each head's probabilities weight the latents (absorbed, then unembed_out[h]) or the
+      // per-key values unembed_out[h] latent (naive): every output one fp64 sum over the keys in
+      // order (quant::exact_vecmat), as gqa attention's.
       for (std::size_t h = h0; h < h0 + hb; ++h) {
         const std::span<float> p(sc.data() + (h - h0) * n, n);
         for (float& e : p) e *= s.scale;
@@ -208,16 +215,11 @@ struct attention_impl<surface::mla_attention<Extra...>> {
         const linear& uo = unembed_out[h];
         const std::span<float> oh(o.data() + (t * H + h) * s.v_dim, s.v_dim);
         if (absorbed) {
-          std::fill(ol.begin(), ol.end(), 0.0f);
-          for (std::size_t a = 0; a < n; ++a)
-            for (std::size_t r = 0; r < R; ++r) ol[r] += p[a] * c.keys[keys[a] * K + r];
+          quant::exact_vecmat(p, rows_view(key_rows, n, R, K), ol);
           uo.apply(ol, oh);
         } else {
-          std::fill(oh.begin(), oh.end(), 0.0f);
-          for (std::size_t a = 0; a < n; ++a) {
-            uo.apply({c.keys.data() + keys[a] * K, R}, vh);
-            for (std::size_t i = 0; i < s.v_dim; ++i) oh[i] += p[a] * vh[i];
-          }
+          for (std::size_t a = 0; a < n; ++a) uo.apply({key_rows + a * K, R}, {vh.data() + a * s.v_dim, s.v_dim});
+          quant::exact_vecmat(p, rows_view(vh.data(), n, s.v_dim, s.v_dim), oh);
         }
       }
     });
