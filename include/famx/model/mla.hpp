@@ -178,7 +178,7 @@ struct attention_impl<surface::mla_attention<Extra...>> {
       for (std::size_t a = 0; a < picked.size() / K; ++a)
         std::copy_n(c.keys.data() + keys[a] * K, K, picked.data() + a * K);
       const float* key_rows = picked.empty() ? c.keys.data() : picked.data();
-      std::vector<float> sc(hb * n), ol(R), kn(s.nope), vh(absorbed ? 0 : n * s.v_dim);
+      std::vector<float> sc(hb * n), ol(absorbed ? R : 0), kn(absorbed ? 0 : s.nope), vh(absorbed ? 0 : n * s.v_dim);
       if (absorbed) {
         // The block's rows [embed_q[h] q_nope | q_pe] against the key rows.
         std::vector<float> rows(hb * K);
