@@ -14,6 +14,9 @@
 #define HWY_WANT_AVX3_DL
 #endif
 
+#include <algorithm>
+#include <limits>
+
 #include "famx/core/targets.hpp"
 #include "famx/moe/experts.hpp"
 #include "famx/moe/route.hpp"
@@ -67,7 +70,8 @@ HWY_EXPORT(QmmFastF32);
 HWY_EXPORT(QmmFastBF16);
 HWY_EXPORT(MatvecF32);
 HWY_EXPORT(ExactMatmulT);
-HWY_EXPORT(ExactVecmat);
+HWY_EXPORT(ExactMatmulTBlocks);
+HWY_EXPORT(ExactMatmulPV);
 HWY_EXPORT(ExactDeltaStep);
 HWY_EXPORT(KernelTarget);
 HWY_EXPORT(Route);
@@ -203,6 +207,39 @@ FAMX_KERNEL_LINKAGE void exact_matmul_t(const tensor_view& a, const tensor_view&
                                        static_cast<std::size_t>(b.strides[0]), n, k, c.data(), n);
 }
 
+FAMX_KERNEL_LINKAGE void exact_matmul_t_blocks(const tensor_view& a, std::span<const float> b_blocks,
+                                               std::size_t first, std::size_t n, std::span<float> c) {
+  detail::check_rows_view(a, "exact_matmul_t_blocks", "a");
+  const auto m = static_cast<std::size_t>(a.dims[0]), k = static_cast<std::size_t>(a.dims[1]);
+  if (c.size() != m * n)
+    throw error(errc::shape_mismatch, "exact_matmul_t_blocks.c", detail::size_str(c.size()), detail::size_str(m * n) + " (m * n)");
+  // The rows b_blocks holds (whole blocks); checked without overflow for any first and n.
+  const std::size_t stored = k == 0 ? std::numeric_limits<std::size_t>::max() : b_blocks.size() / (block_rows * k) * block_rows;
+  if (m != 0 && n != 0 && (first > stored || n > stored - first))
+    throw error(errc::shape_mismatch, "exact_matmul_t_blocks.b_blocks",
+                detail::size_str(b_blocks.size()) + " (" + std::to_string(stored) + " rows of " + std::to_string(k) + ")",
+                "rows [" + std::to_string(first) + ", " + std::to_string(first) + " + " + std::to_string(n) + ")");
+  if (m != 0 && n != 0 && k != 0)
+    HWY_DYNAMIC_DISPATCH(ExactMatmulTBlocks)(a.as<float>(), static_cast<std::size_t>(a.strides[0]), m, b_blocks.data(),
+                                             first, n, k, c.data(), n);
+  else
+    std::fill(c.begin(), c.end(), 0.0f);
+}
+
+FAMX_KERNEL_LINKAGE void exact_matmul(const tensor_view& p, const tensor_view& v, std::span<float> out) {
+  detail::check_rows_view(p, "exact_matmul", "p");
+  detail::check_rows_view(v, "exact_matmul", "v");
+  const auto m = static_cast<std::size_t>(p.dims[0]), k = static_cast<std::size_t>(p.dims[1]);
+  const auto n = static_cast<std::size_t>(v.dims[1]);
+  if (v.dims[0] != p.dims[1])
+    throw error(errc::shape_mismatch, "exact_matmul.v", to_string(v.dims), "[" + std::to_string(k) + ", n] (p's columns)");
+  if (out.size() != m * n)
+    throw error(errc::shape_mismatch, "exact_matmul.out", detail::size_str(out.size()), detail::size_str(m * n) + " (m * n)");
+  if (m != 0 && n != 0)
+    HWY_DYNAMIC_DISPATCH(ExactMatmulPV)(p.as<float>(), static_cast<std::size_t>(p.strides[0]), m, k, v.as<float>(),
+                                        static_cast<std::size_t>(v.strides[0]), n, out.data(), n);
+}
+
 FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out) {
   detail::check_rows_view(v, "exact_vecmat", "v");
   const auto rows = static_cast<std::size_t>(v.dims[0]), cols = static_cast<std::size_t>(v.dims[1]);
@@ -211,7 +248,8 @@ FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_vie
   if (out.size() != cols)
     throw error(errc::shape_mismatch, "exact_vecmat.out", detail::size_str(out.size()), detail::size_str(cols) + " (v's columns)");
   if (cols != 0)
-    HWY_DYNAMIC_DISPATCH(ExactVecmat)(p.data(), rows, v.as<float>(), static_cast<std::size_t>(v.strides[0]), cols, out.data());
+    HWY_DYNAMIC_DISPATCH(ExactMatmulPV)(p.data(), rows, 1, rows, v.as<float>(), static_cast<std::size_t>(v.strides[0]), cols,
+                                        out.data(), cols);
 }
 
 FAMX_KERNEL_LINKAGE void exact_delta_step(std::span<float> state, std::span<const float> k, std::span<const float> q,

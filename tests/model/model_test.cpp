@@ -472,8 +472,22 @@ TEST_CASE("sliding-window layers: a prompt shorter than the window runs as full 
     stepped.insert(stepped.end(), l.begin(), l.end());
   }
   CHECK(prefill == stepped);
-  CHECK(d.layers[0].keys.size() == 3 * 4 * 32);  // the cache keeps 3 tokens of 4 KV heads of 32
-  CHECK(d.layers[0].start == 4);
+  // 40 more steps through the rotating cache: each position's logits stay those of full attention
+  // on its last 3 tokens, while the cache drops whole blocks of 8 positions once 8 can go. It holds
+  // fewer than 3 + 8 + 8 positions between calls and keeps its first capacity (64 rows).
+  std::vector<std::int32_t> hist = seq;
+  for (std::size_t i = 0; i < 40; ++i) {
+    const std::int32_t tok = static_cast<std::int32_t>(i * 37 % 500 + 1);
+    hist.push_back(tok);
+    const auto l = w3.forward(std::span(&tok, 1), d);
+    auto e = w3full.new_cache();
+    e.offset = e.layers[0].start = hist.size() - 3;
+    const auto ref = w3full.forward(std::span(hist).last(3), e);
+    CHECK(std::equal(l.begin(), l.end(), ref.end() - static_cast<std::ptrdiff_t>(V)));
+    CHECK(d.offset - d.layers[0].start < 3 + 8 + 8);
+  }
+  CHECK(d.layers[0].start >= 32);
+  CHECK(d.layers[0].capacity == 64);
   for (std::size_t p = 2; p < seq.size(); ++p) {
     CAPTURE(p);
     auto w = w3full.new_cache();

@@ -6,10 +6,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -644,6 +648,74 @@ TEST_CASE("exact_matmul_t and exact_vecmat give the in-order fp64 sums' bits on 
                        "exact_vecmat.out: found 2 elements, expected 3 elements (v's columns)", famx::error);
   CHECK_THROWS_WITH_AS(famx::quant::exact_vecmat(o3, view(d, 0, 2, 3, 3), o3),
                        "exact_vecmat.p: found 3 elements, expected 2 elements (v's rows)", famx::error);
+}
+
+TEST_CASE("exact_matmul_t_blocks and exact_matmul give exact_matmul_t's and exact_vecmat's bits on every target") {
+  std::mt19937 rng(31);
+  const auto view = [](const std::vector<float>& d, std::size_t off, std::size_t rows, std::size_t cols, std::size_t stride) {
+    return famx::tensor_view{d.data() + off, famx::dtype::f32,
+                             {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols)},
+                             {static_cast<std::int64_t>(stride), 1}};
+  };
+  constexpr std::size_t B = famx::quant::block_rows;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t k : {1u, 3u, 16u, 128u, 131u}) {
+    for (std::size_t m : {1u, 2u, 3u, 4u, 7u, 12u}) {
+      for (std::size_t first : {0u, 5u, 8u, 37u}) {
+        for (std::size_t n : {1u, 3u, 8u, 27u, 70u}) {
+          CAPTURE(k);
+          CAPTURE(m);
+          CAPTURE(first);
+          CAPTURE(n);
+          const std::size_t lda = k + 2, ldb = k;
+          const auto a = cancelling(m, k, lda, 1, rng), b = cancelling(first + n, k, ldb, -1, rng);
+          // b's rows in blocks; the lanes of rows outside [first, first + n) are NaN, never read into c.
+          std::vector<float> blocks((first + n + B - 1) / B * B * k, nan);
+          for (std::size_t j = first; j < first + n; ++j)
+            for (std::size_t i = 0; i < k; ++i) blocks[j / B * B * k + i * B + j % B] = b[1 + j * ldb + i];
+          std::vector<float> ref(m * n), c(m * n);
+          famx::quant::exact_matmul_t(view(a, 1, m, k, lda), view(b, 1 + first * ldb, n, k, ldb), ref);
+          for_each_target([&] {
+            famx::quant::exact_matmul_t_blocks(view(a, 1, m, k, lda), blocks, first, n, c);
+            for (std::size_t i = 0; i < m * n; ++i) REQUIRE(std::bit_cast<std::uint32_t>(c[i]) == std::bit_cast<std::uint32_t>(ref[i]));
+          });
+        }
+      }
+      // out [m, k] = p [m, rows] v [rows, k]: each row exact_vecmat's (checked against fp64 above).
+      for (std::size_t rows : {0u, 1u, 9u, 70u}) {
+        CAPTURE(rows);
+        const std::size_t ldp = rows + 1, ldv = k + 3;
+        const auto p = cancelling(m, rows, ldp, 1, rng), v = cancelling(rows, k, ldv, -1, rng);
+        std::vector<float> ref(m * k), out(m * k);
+        for (std::size_t r = 0; r < m; ++r)
+          famx::quant::exact_vecmat(std::span(p.data() + 1 + r * ldp, rows), view(v, 1, rows, k, ldv),
+                                    std::span(ref.data() + r * k, k));
+        for_each_target([&] {
+          famx::quant::exact_matmul(view(p, 1, m, rows, ldp), view(v, 1, rows, k, ldv), out);
+          for (std::size_t i = 0; i < m * k; ++i) REQUIRE(std::bit_cast<std::uint32_t>(out[i]) == std::bit_cast<std::uint32_t>(ref[i]));
+        });
+      }
+    }
+  }
+  std::vector<float> d(64), c(4);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t_blocks(view(d, 0, 2, 4, 4), std::span(d.data(), 63), 7, 2, c),
+                       "exact_matmul_t_blocks.b_blocks: found 63 elements (8 rows of 4), expected rows [7, 7 + 2)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t_blocks(view(d, 0, 2, 4, 4), d, 15, 2, c),
+                       "exact_matmul_t_blocks.b_blocks: found 64 elements (16 rows of 4), expected rows [15, 15 + 2)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t_blocks(view(d, 0, 2, 4, 4), d, 0, 3, c),
+                       "exact_matmul_t_blocks.c: found 4 elements, expected 6 elements (m * n)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_t_blocks(view(d, 0, 2, 4, 4), d, std::numeric_limits<std::size_t>::max(), 2, c),
+                       "exact_matmul_t_blocks.b_blocks: found 64 elements (16 rows of 4), expected rows "
+                       "[18446744073709551615, 18446744073709551615 + 2)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul(view(d, 0, 2, 3, 3), view(d, 0, 4, 2, 2), c),
+                       "exact_matmul.v: found [4, 2], expected [3, n] (p's columns)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul(view(d, 0, 2, 3, 3), view(d, 0, 3, 3, 3), c),
+                       "exact_matmul.out: found 4 elements, expected 6 elements (m * n)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul(view(d, 0, 2, 3, 2), view(d, 0, 3, 2, 2), c),
+                       "exact_matmul.p: found [2, 3], expected a rank-2 matrix with contiguous, non-overlapping rows",
+                       famx::error);
 }
 
 // The gated delta rule's step as exact_delta_step documents it, in scalar fp64, the sums over j

@@ -59,7 +59,7 @@ namespace detail {
 
 // Grouped-query attention with a causal mask; Gated: Qwen3-Next's q_proj [queries | gate] per head;
 // Windowed: each query sees the last sliding_window positions (itself included), as mlx-lm's
-// windowed causal mask, and the cache keeps that many tokens (mlx-lm's RotatingKVCache).
+// windowed causal mask, and the cache drops the older ones in blocks (see drop_unseen).
 template <bool Gated, bool Windowed = false>
 struct gqa_impl {
   static constexpr std::size_t kQueriesPerItem = 32;  // queries a work item scores at once (whole tokens)
@@ -97,6 +97,41 @@ struct gqa_impl {
     p.kv_heads = r.kv_heads;
   }
 
+  // Makes room for `rows` positions per kv head (kv heads of hd) in c's keys and values, keeping
+  // the cached ones: the capacity at least doubles, in whole blocks of quant::block_rows rows.
+  static void reserve(layer_cache& c, std::size_t kv, std::size_t hd, std::size_t rows) {
+    if (rows <= c.capacity) return;
+    constexpr std::size_t B = quant::block_rows;
+    const std::size_t cap = std::max({(rows + B - 1) / B * B, 2 * c.capacity, 8 * B});
+    std::vector<float> keys(kv * cap * hd), values(kv * cap * hd);
+    for (std::size_t h = 0; h < kv; ++h) {  // a head's first blocks and rows keep their places
+      std::copy_n(c.keys.data() + h * c.capacity * hd, c.capacity * hd, keys.data() + h * cap * hd);
+      std::copy_n(c.values.data() + h * c.capacity * hd, c.capacity * hd, values.data() + h * cap * hd);
+    }
+    c.keys = std::move(keys);
+    c.values = std::move(values);
+    c.capacity = cap;
+  }
+
+  // Sliding window, positions [c.start, end) cached: drops the oldest whole blocks of rows that
+  // no later query sees (those before the last `window`) once at least max(window, block_rows)
+  // of them can go, so that decode moves the kept rows once per that many tokens. Between calls
+  // the cache holds fewer than window + max(window, block_rows) + block_rows positions.
+  static void drop_unseen(layer_cache& c, std::size_t kv, std::size_t hd, std::size_t end, std::size_t window) {
+    constexpr std::size_t B = quant::block_rows;
+    if (end <= c.start + window) return;
+    const std::size_t dead = (end - window - c.start) / B * B;
+    if (dead < std::max(window, B)) return;
+    const std::size_t kept_blocks = (end - c.start + B - 1) / B - dead / B;
+    for (std::size_t h = 0; h < kv; ++h) {
+      float* keys = c.keys.data() + h * c.capacity * hd;
+      std::copy(keys + dead * hd, keys + (dead + kept_blocks * B) * hd, keys);
+      float* values = c.values.data() + h * c.capacity * hd;
+      std::copy(values + dead * hd, values + (end - c.start) * hd, values);
+    }
+    c.start += dead;
+  }
+
   // out [L, hidden] = self_attn(x [L, hidden]) for tokens at positions offset .. offset + L - 1;
   // appends their keys and values to the layer cache. The projections take the L tokens at once
   // and the (kv head, run of tokens) items run on opt.threads; a token's bits do not depend on either.
@@ -132,11 +167,25 @@ struct gqa_impl {
         s.rope.apply(kh, angles);
       }
     }
-    c.keys.insert(c.keys.end(), k.begin(), k.end());
-    c.values.insert(c.values.end(), v.begin(), v.end());
+    // The cache holds positions [c.start, offset) as rows; each kv head keeps its keys in
+    // transposed blocks of quant::block_rows rows (the lanes of a decode step's scores) and its
+    // values in rows, c.capacity rows each.
+    constexpr std::size_t B = quant::block_rows;
+    const std::size_t cached = offset - c.start;
+    reserve(c, KV, hd, cached + L);
+    const std::size_t head_floats = c.capacity * hd;  // one kv head's keys (or values)
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t r = cached + t;
+      for (std::size_t h = 0; h < KV; ++h) {
+        float* kb = c.keys.data() + h * head_floats + r / B * B * hd + r % B;
+        for (std::size_t i = 0; i < hd; ++i) kb[i * B] = k[t * row + h * hd + i];
+        std::copy_n(v.data() + t * row + h * hd, hd, c.values.data() + h * head_floats + r * hd);
+      }
+    }
     // A work item is one kv head and a run of tokens: its group's queries are scored against the
-    // run's keys at once (quant::exact_matmul_t), then each query takes its own keys' scores.
-    // Causal: the cached keys up to pos (row r is position start + r); windowed: the last `window` of them.
+    // run's keys at once (quant::exact_matmul_t_blocks), then each token's queries weight the
+    // values they see at once (quant::exact_matmul).
+    // Causal: the cached keys up to pos (row pos - c.start); windowed: the last `window` of them.
     const auto first_of = [&](std::size_t pos) {
       return Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
     };
@@ -148,23 +197,26 @@ struct gqa_impl {
       std::vector<float> qb(rows * hd), sc(rows * n);
       for (std::size_t t = t0; t < t1; ++t)
         std::copy_n(q.data() + (t * H + kvh * group) * hd, group * hd, qb.data() + (t - t0) * group * hd);
-      quant::exact_matmul_t(rows_view(qb.data(), rows, hd, hd), rows_view(c.keys.data() + (lo - c.start) * row + kvh * hd, n, hd, row), sc);
-      for (std::size_t r = 0; r < rows; ++r) {
-        const std::size_t t = t0 + r / group, h = kvh * group + r % group, pos = offset + t, first = first_of(pos);
-        const std::span<float> oh(o.data() + (t * H + h) * hd, hd);
-        attend_scores({sc.data() + r * n + (first - lo), pos + 1 - first}, s.scale,
-                      rows_view(c.values.data() + (first - c.start) * row + kvh * hd, pos + 1 - first, hd, row), oh);
+      const float* values = c.values.data() + kvh * head_floats;
+      quant::exact_matmul_t_blocks(rows_view(qb.data(), rows, hd, hd), {c.keys.data() + kvh * head_floats, head_floats},
+                                   lo - c.start, n, sc);
+      for (std::size_t t = t0; t < t1; ++t) {
+        const std::size_t pos = offset + t, first = first_of(pos), seen = pos + 1 - first;
+        float* p = sc.data() + (t - t0) * group * n + (first - lo);  // the token's group of rows, n apart
+        for (std::size_t g = 0; g < group; ++g) {
+          const std::span<float> pg(p + g * n, seen);
+          for (float& e : pg) e *= s.scale;
+          softmax(pg);
+        }
+        float* oh = o.data() + (t * H + kvh * group) * hd;
+        quant::exact_matmul(rows_view(p, group, seen, n), rows_view(values + (first - c.start) * hd, seen, hd, hd),
+                            {oh, group * hd});
         if (Gated)
-          for (std::size_t i = 0; i < hd; ++i) oh[i] *= sigmoid(gate[(t * H + h) * hd + i]);
+          for (std::size_t i = 0; i < group * hd; ++i) oh[i] *= sigmoid(gate[(t * H + kvh * group) * hd + i]);
       }
     });
     get<"o_proj">(w).value.apply(o, L, out, opt);
-    if (Windowed && c.keys.size() / row > s.window) {  // keep the last `window` tokens
-      const std::size_t drop = c.keys.size() / row - s.window;
-      c.keys.erase(c.keys.begin(), c.keys.begin() + static_cast<std::ptrdiff_t>(drop * row));
-      c.values.erase(c.values.begin(), c.values.begin() + static_cast<std::ptrdiff_t>(drop * row));
-      c.start += drop;
-    }
+    if constexpr (Windowed) drop_unseen(c, KV, hd, offset + L, s.window);
   }
 };
 

@@ -1,15 +1,18 @@
 // Per-target dense products in which every output is one fp64 sum in a fixed order, rounded to f32
-// once: C = A B^T (lanes over rows of A, a sequential sum over k in each lane) and out = p^T V
-// (lanes over columns of V, a sequential sum over its rows), and the gated delta rule's state step
-// (the same lanes and sums). The product of two floats is exact in fp64, so a lane's FMA equals
+// once: C = A B^T (lanes over rows of A, or over rows of B when B is in transposed blocks, a
+// sequential sum over k in each lane) and out = P V (lanes over columns of V, a sequential sum
+// over its rows), and the gated delta rule's state step (the same lanes and sums). The product of two floats is exact in fp64, so a lane's FMA equals
 // the scalar loop's multiply-then-add: every target gives the scalar loop's bits. Re-included once
 // per Highway target by <famx/kernels.hpp>.
 
 #include <algorithm>
 #include <cstddef>
 
+#include <hwy/cache_control.h>
+
 #include "famx/core/config.hpp"
 #include "famx/quant/common-inl.hpp"
+#include "famx/quant/matmul.hpp"
 
 #include <hwy/highway.h>
 
@@ -90,39 +93,166 @@ inline void ExactMatmulT(const float* HWY_RESTRICT a, std::size_t lda, std::size
   }
 }
 
-// out [cols] = p [rows] v [rows, cols] (row stride ldv): out[x] = f32(sum_{j<rows} f64(p[j]) * f64(v[j][x])),
-// lanes over columns (8 vectors of them at a time), each lane one chain over j.
-inline void ExactVecmat(const float* HWY_RESTRICT p, std::size_t rows, const float* HWY_RESTRICT v, std::size_t ldv,
-                        std::size_t cols, float* HWY_RESTRICT out) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> df;
-  const std::size_t N = hn::Lanes(dd);
-  constexpr std::size_t kVecs = 8;
-  std::size_t x0 = 0;
-  for (; x0 + kVecs * N <= cols; x0 += kVecs * N) {
-    hn::Vec<decltype(dd)> acc[kVecs];
+// c [m, n] (row stride ldc) = a [m, k] B^T over B's rows [first, first + n), B in transposed blocks
+// of quant::block_rows rows (row j, column i at blocks[(j / 8) * 8k + 8i + j % 8]): c[r][j] =
+// f32(sum_{i<k} f64(a[r][i]) * f64(B[first + j][i])). Lanes over B's rows, each lane one chain
+// over i, a unit of kV vectors of B's rows at a time: BlockScoresRows meets the unit with kQ rows
+// of a; load(i, v) is vector v of the unit's column i as doubles.
+template <std::size_t kQ, class DD, class Load>
+HWY_INLINE void BlockScoresRows(DD dd, const double* HWY_RESTRICT qd, std::size_t k, const Load& load,
+                                double* HWY_RESTRICT out) {
+  constexpr std::size_t kV = std::max<std::size_t>(4, quant::block_rows / hn::MaxLanes(DD()));
+  const std::size_t N = hn::Lanes(dd), U = kV * N;
+  hn::Vec<DD> acc[kQ][kV];
+  HWY_UNROLL(4)
+  for (std::size_t q = 0; q < kQ; ++q)
+    for (std::size_t v = 0; v < kV; ++v) acc[q][v] = hn::Zero(dd);
+  for (std::size_t i = 0; i < k; ++i) {
+    hn::Vec<DD> kv[kV];
     HWY_UNROLL(8)
-    for (std::size_t q = 0; q < kVecs; ++q) acc[q] = hn::Zero(dd);
-    for (std::size_t j = 0; j < rows; ++j) {
-      const auto pj = hn::Set(dd, static_cast<double>(p[j]));
-      const float* vj = v + j * ldv + x0;
+    for (std::size_t v = 0; v < kV; ++v) kv[v] = load(i, v);
+    HWY_UNROLL(4)
+    for (std::size_t q = 0; q < kQ; ++q) {
+      const auto aq = hn::Set(dd, qd[q * k + i]);
       HWY_UNROLL(8)
-      for (std::size_t q = 0; q < kVecs; ++q) acc[q] = hn::MulAdd(pj, hn::PromoteTo(dd, hn::LoadU(df, vj + q * N)), acc[q]);
+      for (std::size_t v = 0; v < kV; ++v) acc[q][v] = hn::MulAdd(aq, kv[v], acc[q][v]);
     }
-    HWY_UNROLL(8)
-    for (std::size_t q = 0; q < kVecs; ++q) hn::StoreU(hn::DemoteTo(df, acc[q]), df, out + x0 + q * N);
   }
-  for (; x0 + N <= cols; x0 += N) {
-    auto acc = hn::Zero(dd);
-    for (std::size_t j = 0; j < rows; ++j)
-      acc = hn::MulAdd(hn::Set(dd, static_cast<double>(p[j])), hn::PromoteTo(dd, hn::LoadU(df, v + j * ldv + x0)), acc);
-    hn::StoreU(hn::DemoteTo(df, acc), df, out + x0);
+  for (std::size_t q = 0; q < kQ; ++q)
+    for (std::size_t v = 0; v < kV; ++v) hn::Store(acc[q][v], dd, out + q * U + v * N);
+}
+
+// The rows of a (four, two, one at a time) met with one unit: c's entries for the unit's rows
+// [lo, hi) (the unit starts at row j0).
+template <class DD, class Load>
+HWY_INLINE void BlockScoresUnit(DD dd, const double* HWY_RESTRICT qd, std::size_t m, std::size_t k, const Load& load,
+                                double* HWY_RESTRICT out, std::size_t j0, std::size_t lo, std::size_t hi,
+                                std::size_t first, float* HWY_RESTRICT c, std::size_t ldc) {
+  constexpr std::size_t kV = std::max<std::size_t>(4, quant::block_rows / hn::MaxLanes(DD()));
+  const std::size_t U = kV * hn::Lanes(dd);
+  const auto emit = [&](std::size_t r, std::size_t rows) {
+    for (std::size_t q = 0; q < rows; ++q)
+      for (std::size_t j = lo; j < hi; ++j) c[(r + q) * ldc + j - first] = static_cast<float>(out[q * U + j - j0]);
+  };
+  std::size_t r = 0;
+  for (; r + 4 <= m; r += 4) BlockScoresRows<4>(dd, qd + r * k, k, load, out), emit(r, 4);
+  for (; r + 2 <= m; r += 2) BlockScoresRows<2>(dd, qd + r * k, k, load, out), emit(r, 2);
+  for (; r < m; ++r) BlockScoresRows<1>(dd, qd + r * k, k, load, out), emit(r, 1);
+}
+
+// A unit whose blocks all exist is read straight from B when a meets it once (up to four rows:
+// a decode step's queries); otherwise (more rows, or the last unit) it is promoted to doubles
+// once, blocks past the last needed one as zeros. Either way the next unit is prefetched.
+inline void ExactMatmulTBlocks(const float* HWY_RESTRICT a, std::size_t lda, std::size_t m,
+                               const float* HWY_RESTRICT blocks, std::size_t first, std::size_t n, std::size_t k,
+                               float* HWY_RESTRICT c, std::size_t ldc) {
+  constexpr std::size_t B = quant::block_rows;
+  const hn::CappedTag<double, B> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  constexpr std::size_t kV = std::max<std::size_t>(4, B / hn::MaxLanes(decltype(dd)()));
+  const std::size_t N = hn::Lanes(dd), U = kV * N;  // B's rows per unit, a multiple of B
+  double* qd = ScratchDoubles(kSlotWork0, m * k);
+  double* kd = ScratchDoubles(kSlotWork1, U * k + 4 * U);
+  double* out = kd + U * k;  // [kQ][U] sums of one unit
+  PromoteRows(a, lda, 0, m, k, qd);
+  const std::size_t end_block = (first + n + B - 1) / B;  // one past the last block read
+  for (std::size_t j0 = first / B * B; j0 < first + n; j0 += U) {
+    const float* unit = blocks + j0 * k;  // vector v of column i: unit + (v N / B) B k + (v N) % B + i B
+    const auto at = [&](std::size_t i, std::size_t v) { return unit + v * N / B * B * k + v * N % B + i * B; };
+    const std::size_t lo = std::max(first, j0), hi = std::min(first + n, j0 + U);  // the unit's rows wanted
+    if (m <= 4 && (j0 + U) / B <= end_block) {
+      const auto load = [&](std::size_t i, std::size_t v) {
+        if (i % 2 == 0) hwy::Prefetch(at(i, v) + U * k);  // the next unit's lines, a unit ahead
+        return hn::PromoteTo(dd, hn::LoadU(df, at(i, v)));
+      };
+      BlockScoresUnit(dd, qd, m, k, load, out, j0, lo, hi, first, c, ldc);
+      continue;
+    }
+    for (std::size_t v = 0; v < kV; ++v) {
+      const bool live = (j0 + v * N) / B < end_block;
+      for (std::size_t i = 0; i < k; ++i) {
+        hwy::Prefetch(at(i, v) + U * k);
+        hn::Store(live ? hn::PromoteTo(dd, hn::LoadU(df, at(i, v))) : hn::Zero(dd), dd, kd + i * U + v * N);
+      }
+    }
+    const auto load = [&](std::size_t i, std::size_t v) { return hn::Load(dd, kd + i * U + v * N); };
+    BlockScoresUnit(dd, qd, m, k, load, out, j0, lo, hi, first, c, ldc);
   }
-  for (; x0 < cols; ++x0) {  // the last columns, one scalar chain each (the same sums)
-    double acc = 0;
-    for (std::size_t j = 0; j < rows; ++j) acc += static_cast<double>(p[j]) * static_cast<double>(v[j * ldv + x0]);
-    out[x0] = static_cast<float>(acc);
+}
+
+// Rows [0, rows) of one chunk of kVecs * Lanes(dd) columns: acc [kQ, .] (row stride lda, doubles)
+// += pd [kQ, rows] (doubles, row stride ldp) v [rows, .] (row stride ldv), each lane one chain over
+// the rows in order, each promoted vector of v met by the kQ rows of pd. With `next`, also
+// prefetches the `line_bytes` of each row that many rows further on.
+template <std::size_t kQ, std::size_t kVecs, class DD>
+HWY_INLINE void PVChunk(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, std::size_t rows,
+                        const float* HWY_RESTRICT v, std::size_t ldv, double* HWY_RESTRICT acc, std::size_t lda,
+                        const float* next, std::size_t line_bytes) {
+  const hn::Rebind<float, DD> df;
+  const std::size_t N = hn::Lanes(dd);
+  hn::Vec<DD> a[kQ][kVecs];
+  HWY_UNROLL(4)
+  for (std::size_t q = 0; q < kQ; ++q)
+    for (std::size_t x = 0; x < kVecs; ++x) a[q][x] = hn::LoadU(dd, acc + q * lda + x * N);
+  for (std::size_t j = 0; j < rows; ++j) {
+    if (next != nullptr)
+      for (std::size_t b = 0; b < line_bytes; b += 64) hwy::Prefetch(reinterpret_cast<const char*>(next + j * ldv) + b);
+    hn::Vec<DD> vv[kVecs];
+    HWY_UNROLL(16)
+    for (std::size_t x = 0; x < kVecs; ++x) vv[x] = hn::PromoteTo(dd, hn::LoadU(df, v + j * ldv + x * N));
+    HWY_UNROLL(4)
+    for (std::size_t q = 0; q < kQ; ++q) {
+      const auto pj = hn::Set(dd, pd[q * ldp + j]);
+      HWY_UNROLL(16)
+      for (std::size_t x = 0; x < kVecs; ++x) a[q][x] = hn::MulAdd(pj, vv[x], a[q][x]);
+    }
   }
+  for (std::size_t q = 0; q < kQ; ++q)
+    for (std::size_t x = 0; x < kVecs; ++x) hn::StoreU(a[q][x], dd, acc + q * lda + x * N);
+}
+
+// out [kQ, cols] (row stride ldo) = pd [kQ, rows] v: the rows in tiles of about 16 KB of v, each
+// tile's columns kAcc / kQ vectors at a time, then one vector, then one lane, the sums carried in
+// acc between tiles. A tile is read from memory for its first chunk (the next tile prefetched
+// meanwhile) and from L1 for the others.
+template <std::size_t kQ, class DD>
+HWY_INLINE void PVRows(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, std::size_t rows,
+                       const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, double* HWY_RESTRICT acc,
+                       float* HWY_RESTRICT out, std::size_t ldo) {
+  constexpr std::size_t kAcc = hn::MaxLanes(DD()) >= 8 ? 16 : 8;  // accumulators: 32 registers with 512-bit vectors
+  constexpr std::size_t kVecs = std::max<std::size_t>(1, std::min<std::size_t>(8, kAcc / kQ));
+  const hn::CappedTag<double, 1> d1;  // the last columns, one lane each (the same chains)
+  const std::size_t N = hn::Lanes(dd);
+  const std::size_t tile = std::max<std::size_t>(4, 16384 / (4 * cols));
+  std::fill(acc, acc + kQ * cols, 0.0);
+  for (std::size_t j0 = 0; j0 < rows; j0 += tile) {
+    const std::size_t n = std::min(tile, rows - j0);
+    const float* vt = v + j0 * ldv;
+    const float* next = vt + tile * ldv;
+    std::size_t x = 0;
+    for (; x + kVecs * N <= cols; x += kVecs * N, next = nullptr)
+      PVChunk<kQ, kVecs>(dd, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
+    for (; x + N <= cols; x += N, next = nullptr) PVChunk<kQ, 1>(dd, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
+    for (; x < cols; ++x, next = nullptr) PVChunk<kQ, 1>(d1, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
+  }
+  for (std::size_t q = 0; q < kQ; ++q)
+    for (std::size_t x = 0; x < cols; ++x) out[q * ldo + x] = static_cast<float>(acc[q * cols + x]);
+}
+
+// out [m, cols] (row stride ldo) = p [m, rows] (row stride ldp) v [rows, cols] (row stride ldv):
+// out[r][x] = f32(sum_{j<rows} f64(p[r][j]) * f64(v[j][x])), lanes over columns, each lane one
+// chain over j; up to four rows of p share each promoted vector of v.
+inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::size_t m, std::size_t rows,
+                          const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, float* HWY_RESTRICT out,
+                          std::size_t ldo) {
+  const hn::ScalableTag<double> dd;
+  double* pd = ScratchDoubles(kSlotWork0, m * rows);
+  double* acc = ScratchDoubles(kSlotWork1, 4 * cols);
+  PromoteRows(p, ldp, 0, m, rows, pd);
+  std::size_t r = 0;
+  for (; r + 4 <= m; r += 4) PVRows<4>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
+  for (; r + 2 <= m; r += 2) PVRows<2>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
+  for (; r < m; ++r) PVRows<1>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
 }
 
 // ExactDeltaStep on the kVecs * N columns of s starting at s (row stride ld), v and y there too:

@@ -104,6 +104,23 @@ FAMX_KERNEL_LINKAGE void matvec(const tensor_view& w, std::span<const float> x, 
 // views with unit inner stride; c is row-major.
 FAMX_KERNEL_LINKAGE void exact_matmul_t(const tensor_view& a, const tensor_view& b, std::span<float> c);
 
+// Rows per block of exact_matmul_t_blocks' layout of b (an attention key cache): block i holds
+// b's rows [8i, 8i + 8) transposed, so column x of row j is element (j / 8) * 8k + 8x + j % 8.
+inline constexpr std::size_t block_rows = 8;
+
+// exact_matmul_t on b's rows [first, first + n), b [., k] in transposed blocks of block_rows rows
+// (b_blocks): c [m, n] with c[r][j] exact_matmul_t's entry for a's row r and b's row first + j,
+// bit for bit. Lanes run over b's rows, so one row of a (a decode step's query) fills them.
+// b_blocks holds at least the blocks that rows first .. first + n - 1 fall in.
+FAMX_KERNEL_LINKAGE void exact_matmul_t_blocks(const tensor_view& a, std::span<const float> b_blocks,
+                                               std::size_t first, std::size_t n, std::span<float> c);
+
+// out [m, n] = p [m, k] v [k, n] with every entry one fp64 sum over v's rows in order, rounded to
+// f32 once: row r is exact_vecmat(p's row r, v) bit for bit, and the rows of p share each read of
+// v (a query group's weighted sums of the same values). p and v are f32 rank-2 views with unit
+// inner stride; out is row-major.
+FAMX_KERNEL_LINKAGE void exact_matmul(const tensor_view& p, const tensor_view& v, std::span<float> out);
+
 // out [n] = p [m] v [m, n] with every entry one fp64 sum over v's rows in order, rounded to f32
 // once (attention's weighted sum of values). v is an f32 rank-2 view with unit inner stride.
 FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out);
