@@ -8,7 +8,8 @@
 //             row [q' | q_pe] of every head of a block scores against the cache rows at once
 //             (quant::exact_matmul_t: one fp64 chain over the row's columns in order per score).
 // Either form weights its values by the probabilities in one fp64 sum over the keys in order per
-// output (quant::exact_vecmat), as gqa attention does.
+// output (quant::exact_matmul over a block's heads absorbed, quant::exact_vecmat per head naive),
+// as gqa attention does.
 // The indexer, once more than index_topk keys are visible, restricts each query to the index_topk
 // keys with the highest sum_h relu(q_h . k_j) * w_h (ties: the lower position). attention_impl of
 // surface::mla_attention (the indexer when its Extra is surface::dsa_indexer).
@@ -178,7 +179,7 @@ struct attention_impl<surface::mla_attention<Extra...>> {
       for (std::size_t a = 0; a < picked.size() / K; ++a)
         std::copy_n(c.keys.data() + keys[a] * K, K, picked.data() + a * K);
       const float* key_rows = picked.empty() ? c.keys.data() : picked.data();
-      std::vector<float> sc(hb * n), ol(absorbed ? R : 0), kn(absorbed ? 0 : s.nope), vh(absorbed ? 0 : n * s.v_dim);
+      std::vector<float> sc(hb * n), ol(absorbed ? hb * R : 0), kn(absorbed ? 0 : s.nope), vh(absorbed ? 0 : n * s.v_dim);
       if (absorbed) {
         // The block's rows [embed_q[h] q_nope | q_pe] against the key rows.
         std::vector<float> rows(hb * K);
@@ -205,21 +206,24 @@ struct attention_impl<surface::mla_attention<Extra...>> {
           }
         }
       }
-      // Each head's probabilities weight the latents (absorbed, then unembed_out[h]) or the
-      // per-key values unembed_out[h] latent (naive): every output one fp64 sum over the keys in
-      // order (quant::exact_vecmat), as gqa attention's.
       for (std::size_t h = h0; h < h0 + hb; ++h) {
         const std::span<float> p(sc.data() + (h - h0) * n, n);
         for (float& e : p) e *= s.scale;
         softmax(p);
+      }
+      // The probabilities weight the latents (absorbed: the block's heads at once, sharing each
+      // read of the latents, then unembed_out[h]) or each head's per-key values unembed_out[h]
+      // latent (naive): every output one fp64 sum over the keys in order (quant::exact_matmul,
+      // quant::exact_vecmat), as gqa attention's.
+      if (absorbed) quant::exact_matmul(rows_view(sc.data(), hb, n, n), rows_view(key_rows, n, R, K), ol);
+      for (std::size_t h = h0; h < h0 + hb; ++h) {
         const linear& uo = unembed_out[h];
         const std::span<float> oh(o.data() + (t * H + h) * s.v_dim, s.v_dim);
         if (absorbed) {
-          quant::exact_vecmat(p, rows_view(key_rows, n, R, K), ol);
-          uo.apply(ol, oh);
+          uo.apply({ol.data() + (h - h0) * R, R}, oh);
         } else {
           for (std::size_t a = 0; a < n; ++a) uo.apply({key_rows + a * K, R}, {vh.data() + a * s.v_dim, s.v_dim});
-          quant::exact_vecmat(p, rows_view(vh.data(), n, s.v_dim, s.v_dim), oh);
+          quant::exact_vecmat({sc.data() + (h - h0) * n, n}, rows_view(vh.data(), n, s.v_dim, s.v_dim), oh);
         }
       }
     });
