@@ -1,7 +1,8 @@
 // The reference forward (famx::model): decode and prefill tokens/s of the tiny model of every
 // family; decode of one full-size decoder layer per family (4-bit, group 64) against the roofline
 // time to stream the weight bytes a token reads, measured in the same run, exact and with int8
-// activations, on 1 and 2 threads; prefill of 512 tokens through full-size layers (in one call or
+// activations, on 1 and 2 threads, and of Qwen3-0.6B's at a 2048-token context against the
+// weights and the cache it reads; prefill of 512 tokens through full-size layers (in one call or
 // chunks of 64; int8 on the MLX views or on panels built at load), tokens/s and GFLOP/s against the
 // int8 dot-product peak of the same run.
 #include <famx/model/model.hpp>  // includes <famx/kernels.hpp> first
@@ -110,19 +111,16 @@ void bm_prefill(benchmark::State& st, const fm::reference_model& m, std::size_t 
   st.SetLabel(famx::kernel_target());
 }
 
-// One full-size layer's decode against streaming its active 4-bit weight bytes once (x_roof: the
-// token's time over the read's). The read is taken before and after the decode and the faster one
-// kept: on this kind of VM a read right after a checkpoint was written can run at a fraction of
-// the machine's rate, which would flatter the ratio.
-void bm_layer(benchmark::State& st, const std::string& key, const run_mode& r) {
-  const std::string config = famx_bench::one_layer_config(key);
-  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
-  const double bytes = famx_bench::active_layer_bytes(config);
+// Runs `decode` (a benchmark's timed loop) between two reads of `bytes` and reports its time per
+// token against the read's (x_roof). The faster read is kept: on this kind of VM a read right after
+// a checkpoint was written can run at a fraction of the machine's rate, which would flatter the ratio.
+template <class Decode>
+void against_read(benchmark::State& st, double bytes, const Decode& decode) {
   static std::vector<std::byte> buf;  // one buffer for every layer: fresh pages read slower at first
   if (buf.size() < static_cast<std::size_t>(bytes)) buf.assign(static_cast<std::size_t>(bytes), std::byte{1});
   const famx_bench::bytes part(buf.data(), static_cast<std::size_t>(bytes));
   const double before = famx_bench::stream_read_gbps(std::span(&part, 1), {});
-  bm_decode(st, m, r);
+  decode();
   const double gbps = std::max(before, famx_bench::stream_read_gbps(std::span(&part, 1), {}));
   // The framework turns iterations x roofline seconds into a rate over the timed seconds, inverted:
   // the timed seconds per token over the roofline's.
@@ -131,6 +129,34 @@ void bm_layer(benchmark::State& st, const std::string& key, const run_mode& r) {
   st.counters["layer_GB/s"] = benchmark::Counter(bytes / 1e9 * static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
   st.counters["roofline_GB/s"] = gbps;
   st.counters["roofline_ms"] = bytes / gbps / 1e6;
+}
+
+// One full-size layer's decode (bm_decode) against streaming its active 4-bit weight bytes once.
+void bm_layer(benchmark::State& st, const std::string& key, const run_mode& r) {
+  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
+  against_read(st, famx_bench::active_layer_bytes(famx_bench::one_layer_config(key)), [&] { bm_decode(st, m, r); });
+}
+
+// One full-size layer's decode at long context: the tokens after a `context`-token prompt and one
+// more (one per iteration, a fixed count), against streaming the weight bytes and the keys and values the
+// middle token reads (kv_MB; gqa caches, whose rows are `capacity` per kv head).
+void bm_layer_context(benchmark::State& st, const std::string& key, std::size_t context, const run_mode& r) {
+  const auto& m = loaded(famx_bench::one_layer_checkpoint(key));
+  famx::thread_pool pool(r.threads);
+  const fm::forward_options o = options(r, pool);
+  auto c = m.new_cache();
+  std::int32_t tok = 5;
+  m.forward(prompt(context), c, o);
+  m.forward(std::span(&tok, 1), c, o);  // untimed: it also grows the cache past the prompt's rows
+  const auto& lc = c.layers.at(0);
+  const double kv = static_cast<double>((lc.keys.size() + lc.values.size()) * sizeof(float)) /
+                    static_cast<double>(lc.capacity) * static_cast<double>(context + 1 + st.max_iterations / 2);
+  against_read(st, famx_bench::active_layer_bytes(famx_bench::one_layer_config(key)) + kv, [&] {
+    for (auto _ : st) benchmark::DoNotOptimize(m.forward(std::span(&tok, 1), c, o));
+  });
+  st.counters["kv_MB"] = kv / 1e6;
+  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+  st.SetLabel(famx::kernel_target());
 }
 
 // Prefill: `n` tokens through one full-size layer, in forward calls of `chunk` tokens; GFLOP/s
@@ -176,6 +202,10 @@ void register_all() {
           ->Unit(benchmark::kMillisecond);
     }
   }
+  for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}})
+    benchmark::RegisterBenchmark(("decode/layer/Qwen3-0.6B/bits:4/context:2048" + r.name()).c_str(),
+                                 [=](benchmark::State& s) { bm_layer_context(s, "Qwen3-0.6B", 2048, r); })
+        ->Unit(benchmark::kMillisecond)->Iterations(64);
   for (const char* key : {"Llama-3.1-8B", "Qwen3-30B-A3B"})
     for (const std::size_t chunk : {512, 64})
       for (const run_mode r : {run_mode{false, 1}, run_mode{true, 1}, run_mode{true, 2}, run_mode{true, 1, true}, run_mode{true, 2, true}}) {
