@@ -211,48 +211,49 @@ HWY_INLINE void PVChunk(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, s
     for (std::size_t x = 0; x < kVecs; ++x) hn::StoreU(a[q][x], dd, acc + q * lda + x * N);
 }
 
-// out [kQ, cols] (row stride ldo) = pd [kQ, rows] v: the rows in tiles of about 16 KB of v, each
-// tile's columns kAcc / kQ vectors at a time, then one vector, then one lane, the sums carried in
-// acc between tiles. A tile is read from memory for its first chunk (the next tile prefetched
-// meanwhile) and from L1 for the others.
+// acc [kQ, cols] (row stride lda) += pd [kQ, rows] (row stride ldp) v [rows, cols] for one tile of
+// rows: the columns kAcc / kQ vectors at a time, then one vector, then one lane. With `next`, the
+// first chunk of columns prefetches the rows at `next` (the next tile's).
 template <std::size_t kQ, class DD>
-HWY_INLINE void PVRows(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, std::size_t rows,
+HWY_INLINE void PVTile(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, std::size_t rows,
                        const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, double* HWY_RESTRICT acc,
-                       float* HWY_RESTRICT out, std::size_t ldo) {
+                       std::size_t lda, const float* next) {
   constexpr std::size_t kAcc = hn::MaxLanes(DD()) >= 8 ? 16 : 8;  // accumulators: 32 registers with 512-bit vectors
   constexpr std::size_t kVecs = std::max<std::size_t>(1, std::min<std::size_t>(8, kAcc / kQ));
   const hn::CappedTag<double, 1> d1;  // the last columns, one lane each (the same chains)
   const std::size_t N = hn::Lanes(dd);
-  const std::size_t tile = std::max<std::size_t>(4, 16384 / (4 * cols));
-  std::fill(acc, acc + kQ * cols, 0.0);
-  for (std::size_t j0 = 0; j0 < rows; j0 += tile) {
-    const std::size_t n = std::min(tile, rows - j0);
-    const float* vt = v + j0 * ldv;
-    const float* next = vt + tile * ldv;
-    std::size_t x = 0;
-    for (; x + kVecs * N <= cols; x += kVecs * N, next = nullptr)
-      PVChunk<kQ, kVecs>(dd, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
-    for (; x + N <= cols; x += N, next = nullptr) PVChunk<kQ, 1>(dd, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
-    for (; x < cols; ++x, next = nullptr) PVChunk<kQ, 1>(d1, pd + j0, ldp, n, vt + x, ldv, acc + x, cols, next, 4 * cols);
-  }
-  for (std::size_t q = 0; q < kQ; ++q)
-    for (std::size_t x = 0; x < cols; ++x) out[q * ldo + x] = static_cast<float>(acc[q * cols + x]);
+  std::size_t x = 0;
+  for (; x + kVecs * N <= cols; x += kVecs * N, next = nullptr)
+    PVChunk<kQ, kVecs>(dd, pd, ldp, rows, v + x, ldv, acc + x, lda, next, 4 * cols);
+  for (; x + N <= cols; x += N, next = nullptr) PVChunk<kQ, 1>(dd, pd, ldp, rows, v + x, ldv, acc + x, lda, next, 4 * cols);
+  for (; x < cols; ++x, next = nullptr) PVChunk<kQ, 1>(d1, pd, ldp, rows, v + x, ldv, acc + x, lda, next, 4 * cols);
 }
 
 // out [m, cols] (row stride ldo) = p [m, rows] (row stride ldp) v [rows, cols] (row stride ldv):
 // out[r][x] = f32(sum_{j<rows} f64(p[r][j]) * f64(v[j][x])), lanes over columns, each lane one
-// chain over j; up to four rows of p share each promoted vector of v.
+// chain over j. v is read in tiles of rows (about 16 KB) from memory once, the next tile
+// prefetched meanwhile: every row of p meets a tile (up to four rows of p sharing each promoted
+// vector of it) while it is in L1, the sums carried in fp64 between tiles.
 inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::size_t m, std::size_t rows,
                           const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, float* HWY_RESTRICT out,
                           std::size_t ldo) {
   const hn::ScalableTag<double> dd;
   double* pd = ScratchDoubles(kSlotWork0, m * rows);
-  double* acc = ScratchDoubles(kSlotWork1, 4 * cols);
+  double* acc = ScratchDoubles(kSlotWork1, m * cols);
   PromoteRows(p, ldp, 0, m, rows, pd);
-  std::size_t r = 0;
-  for (; r + 4 <= m; r += 4) PVRows<4>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
-  for (; r + 2 <= m; r += 2) PVRows<2>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
-  for (; r < m; ++r) PVRows<1>(dd, pd + r * rows, rows, rows, v, ldv, cols, acc, out + r * ldo, ldo);
+  std::fill(acc, acc + m * cols, 0.0);
+  const std::size_t tile = std::max<std::size_t>(4, 16384 / (4 * cols));
+  for (std::size_t j0 = 0; j0 < rows; j0 += tile) {
+    const std::size_t n = std::min(tile, rows - j0);
+    const float* vt = v + j0 * ldv;
+    const float* next = vt + tile * ldv;
+    std::size_t r = 0;
+    for (; r + 4 <= m; r += 4, next = nullptr) PVTile<4>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
+    for (; r + 2 <= m; r += 2, next = nullptr) PVTile<2>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
+    for (; r < m; ++r, next = nullptr) PVTile<1>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
+  }
+  for (std::size_t r = 0; r < m; ++r)
+    for (std::size_t x = 0; x < cols; ++x) out[r * ldo + x] = static_cast<float>(acc[r * cols + x]);
 }
 
 // ExactDeltaStep on the kVecs * N columns of s starting at s (row stride ld), v and y there too:
