@@ -93,6 +93,19 @@ inline void ExactMatmulT(const float* HWY_RESTRICT a, std::size_t lda, std::size
   }
 }
 
+// acc[q][v] += s[q ld] w[v] over a kQ x kV register tile of fp64 lanes: one FMA each, which
+// rounds once (the product of two promoted floats is exact), as the scalar loop's add.
+template <std::size_t kQ, std::size_t kV, class V>
+HWY_INLINE void FmaTile(V (&acc)[kQ][kV], const V (&w)[kV], const double* HWY_RESTRICT s, std::size_t ld) {
+  const hn::DFromV<V> d;
+  HWY_UNROLL(4)
+  for (std::size_t q = 0; q < kQ; ++q) {
+    const auto sq = hn::Set(d, s[q * ld]);
+    HWY_UNROLL(16)
+    for (std::size_t v = 0; v < kV; ++v) acc[q][v] = hn::MulAdd(sq, w[v], acc[q][v]);
+  }
+}
+
 // c [m, n] (row stride ldc) = a [m, k] B^T over B's rows [first, first + n), B in transposed blocks
 // of quant::block_rows rows (row j, column i at blocks[(j / 8) * 8k + 8i + j % 8]): c[r][j] =
 // f32(sum_{i<k} f64(a[r][i]) * f64(B[first + j][i])). Lanes over B's rows, each lane one chain
@@ -111,12 +124,7 @@ HWY_INLINE void BlockScoresRows(DD dd, const double* HWY_RESTRICT qd, std::size_
     hn::Vec<DD> kv[kV];
     HWY_UNROLL(8)
     for (std::size_t v = 0; v < kV; ++v) kv[v] = load(i, v);
-    HWY_UNROLL(4)
-    for (std::size_t q = 0; q < kQ; ++q) {
-      const auto aq = hn::Set(dd, qd[q * k + i]);
-      HWY_UNROLL(8)
-      for (std::size_t v = 0; v < kV; ++v) acc[q][v] = hn::MulAdd(aq, kv[v], acc[q][v]);
-    }
+    FmaTile(acc, kv, qd + i, k);
   }
   for (std::size_t q = 0; q < kQ; ++q)
     for (std::size_t v = 0; v < kV; ++v) hn::Store(acc[q][v], dd, out + q * U + v * N);
@@ -200,12 +208,7 @@ HWY_INLINE void PVChunk(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, s
     hn::Vec<DD> vv[kVecs];
     HWY_UNROLL(16)
     for (std::size_t x = 0; x < kVecs; ++x) vv[x] = hn::PromoteTo(dd, hn::LoadU(df, v + j * ldv + x * N));
-    HWY_UNROLL(4)
-    for (std::size_t q = 0; q < kQ; ++q) {
-      const auto pj = hn::Set(dd, pd[q * ldp + j]);
-      HWY_UNROLL(16)
-      for (std::size_t x = 0; x < kVecs; ++x) a[q][x] = hn::MulAdd(pj, vv[x], a[q][x]);
-    }
+    FmaTile(a, vv, pd + j, ldp);
   }
   for (std::size_t q = 0; q < kQ; ++q)
     for (std::size_t x = 0; x < kVecs; ++x) hn::StoreU(a[q][x], dd, acc + q * lda + x * N);
