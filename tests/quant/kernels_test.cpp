@@ -694,6 +694,37 @@ TEST_CASE("exact_matmul_t_blocks and exact_matmul give exact_matmul_t's and exac
           famx::quant::exact_matmul(view(p, 1, m, rows, ldp), view(v, 1, rows, k, ldv), out);
           for (std::size_t i = 0; i < m * k; ++i) REQUIRE(std::bit_cast<std::uint32_t>(out[i]) == std::bit_cast<std::uint32_t>(ref[i]));
         });
+        // Each row of p over its own rows of v (a causal run, then random ranges); p's entries
+        // outside a row's range and v's rows outside every range are NaN and must not count.
+        for (int shape = 0; shape < 2; ++shape) {
+          std::vector<famx::quant::row_range> ranges(m);
+          for (std::size_t r = 0; r < m; ++r) {
+            std::uniform_int_distribution<std::size_t> pick(0, rows);
+            std::size_t b = shape == 0 ? 0 : pick(rng), e = shape == 0 ? rows * (r + 1) / m : pick(rng);
+            ranges[r] = {std::min(b, e), std::max(b, e)};
+          }
+          auto pm = p, vm = v;
+          std::vector<bool> used(rows);
+          for (std::size_t r = 0; r < m; ++r)
+            for (std::size_t j = 0; j < rows; ++j) {
+              const bool in = j >= ranges[r].begin && j < ranges[r].end;
+              if (!in) pm[1 + r * ldp + j] = nan;
+              used[j] = used[j] || in;
+            }
+          for (std::size_t j = 0; j < rows; ++j)
+            if (!used[j]) std::fill_n(vm.begin() + static_cast<std::ptrdiff_t>(1 + j * ldv), k, nan);
+          std::vector<float> rref(m * k);
+          for (std::size_t r = 0; r < m; ++r) {
+            const std::size_t b = ranges[r].begin, e = ranges[r].end;
+            famx::quant::exact_vecmat(std::span(p.data() + 1 + r * ldp + b, e - b), view(v, 1 + b * ldv, e - b, k, ldv),
+                                      std::span(rref.data() + r * k, k));
+          }
+          for_each_target([&] {
+            famx::quant::exact_matmul_ranges(view(pm, 1, m, rows, ldp), view(vm, 1, rows, k, ldv), ranges, out);
+            for (std::size_t i = 0; i < m * k; ++i)
+              REQUIRE(std::bit_cast<std::uint32_t>(out[i]) == std::bit_cast<std::uint32_t>(rref[i]));
+          });
+        }
       }
     }
   }
@@ -716,6 +747,17 @@ TEST_CASE("exact_matmul_t_blocks and exact_matmul give exact_matmul_t's and exac
   CHECK_THROWS_WITH_AS(famx::quant::exact_matmul(view(d, 0, 2, 3, 2), view(d, 0, 3, 2, 2), c),
                        "exact_matmul.p: found [2, 3], expected a rank-2 matrix with contiguous, non-overlapping rows",
                        famx::error);
+  const std::vector<famx::quant::row_range> one = {{0, 3}}, bad = {{0, 3}, {2, 4}}, backwards = {{0, 3}, {2, 1}};
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_ranges(view(d, 0, 2, 3, 3), view(d, 0, 3, 2, 2), one, c),
+                       "exact_matmul_ranges.ranges: found 1 elements, expected 2 elements (one per row of p)", famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_ranges(view(d, 0, 2, 3, 3), view(d, 0, 3, 2, 2), bad, c),
+                       "exact_matmul_ranges.ranges.1: found [2, 4), expected rows [begin, end) of v within [0, 3)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_ranges(view(d, 0, 2, 3, 3), view(d, 0, 3, 2, 2), backwards, c),
+                       "exact_matmul_ranges.ranges.1: found [2, 1), expected rows [begin, end) of v within [0, 3)",
+                       famx::error);
+  CHECK_THROWS_WITH_AS(famx::quant::exact_matmul_ranges(view(d, 0, 2, 3, 3), view(d, 0, 4, 2, 2), one, c),
+                       "exact_matmul_ranges.v: found [4, 2], expected [3, n] (p's columns)", famx::error);
 }
 
 // The gated delta rule's step as exact_delta_step documents it, in scalar fp64, the sums over j

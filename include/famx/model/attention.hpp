@@ -183,8 +183,8 @@ struct gqa_impl {
       }
     }
     // A work item is one kv head and a run of tokens: its group's queries are scored against the
-    // run's keys at once (quant::exact_matmul_t_blocks), then each token's queries weight the
-    // values they see at once (quant::exact_matmul).
+    // run's keys at once (quant::exact_matmul_t_blocks), then weight the values at once, each
+    // query over the keys it sees (quant::exact_matmul_ranges).
     // Causal: the cached keys up to pos (row pos - c.start); windowed: the last `window` of them.
     const auto first_of = [&](std::size_t pos) {
       return Windowed && pos + 1 > s.window ? std::max(c.start, pos + 1 - s.window) : c.start;
@@ -200,17 +200,20 @@ struct gqa_impl {
       const float* values = c.values.data() + kvh * head_floats;
       quant::exact_matmul_t_blocks(rows_view(qb.data(), rows, hd, hd), {c.keys.data() + kvh * head_floats, head_floats},
                                    lo - c.start, n, sc);
+      std::vector<quant::row_range> ranges(rows);
+      for (std::size_t r = 0; r < rows; ++r) {  // row r: token t0 + r / group, head kvh * group + r % group
+        const std::size_t pos = offset + t0 + r / group;
+        ranges[r] = {first_of(pos) - lo, pos + 1 - lo};
+        const std::span<float> pr(sc.data() + r * n + ranges[r].begin, ranges[r].end - ranges[r].begin);
+        for (float& e : pr) e *= s.scale;
+        softmax(pr);
+      }
+      std::vector<float> ob(rows * hd);
+      quant::exact_matmul_ranges(rows_view(sc.data(), rows, n, n), rows_view(values + (lo - c.start) * hd, n, hd, hd),
+                                 ranges, ob);
       for (std::size_t t = t0; t < t1; ++t) {
-        const std::size_t pos = offset + t, first = first_of(pos), seen = pos + 1 - first;
-        float* p = sc.data() + (t - t0) * group * n + (first - lo);  // the token's group of rows, n apart
-        for (std::size_t g = 0; g < group; ++g) {
-          const std::span<float> pg(p + g * n, seen);
-          for (float& e : pg) e *= s.scale;
-          softmax(pg);
-        }
         float* oh = o.data() + (t * H + kvh * group) * hd;
-        quant::exact_matmul(rows_view(p, group, seen, n), rows_view(values + (first - c.start) * hd, seen, hd, hd),
-                            {oh, group * hd});
+        std::copy_n(ob.data() + (t - t0) * group * hd, group * hd, oh);
         if (Gated)
           for (std::size_t i = 0; i < group * hd; ++i) oh[i] *= sigmoid(gate[(t * H + kvh * group) * hd + i]);
       }

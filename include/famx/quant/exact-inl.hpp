@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include <hwy/cache_control.h>
 
@@ -232,14 +233,43 @@ HWY_INLINE void PVTile(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, st
   for (; x < cols; ++x, next = nullptr) PVChunk<kQ, 1>(d1, pd, ldp, rows, v + x, ldv, acc + x, lda, next, 4 * cols);
 }
 
+// The rows [r, r + kQ) of pd met with the tile of v's rows [j0, j1): with ranges, row i only over
+// its own rows [ranges[i].begin, ranges[i].end) within the tile, each in ascending order (the rows
+// before the common part one by one, the common part together, the rows after it one by one).
+template <std::size_t kQ, class DD>
+HWY_INLINE void PVSet(DD dd, const double* HWY_RESTRICT pd, std::size_t rows, std::size_t r, std::size_t j0,
+                      std::size_t j1, const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols,
+                      double* HWY_RESTRICT acc, const quant::row_range* ranges, const float*& next) {
+  const auto run = [&](auto q, std::size_t i, std::size_t a, std::size_t b) {  // rows [a, b) of pd's rows [i, i + q)
+    if (a < b) PVTile<decltype(q)::value>(dd, pd + i * rows + a, rows, b - a, v + a * ldv, ldv, cols, acc + i * cols, cols, next);
+    next = nullptr;
+  };
+  constexpr std::integral_constant<std::size_t, kQ> all;
+  constexpr std::integral_constant<std::size_t, 1> one;
+  if (ranges == nullptr) return run(all, r, j0, j1);
+  std::size_t s[kQ], e[kQ], cs = j0, ce = j1;
+  for (std::size_t i = 0; i < kQ; ++i) {
+    s[i] = std::max(j0, ranges[r + i].begin), e[i] = std::min(j1, ranges[r + i].end);
+    cs = std::max(cs, s[i]), ce = std::min(ce, e[i]);
+  }
+  if (cs >= ce) {
+    for (std::size_t i = 0; i < kQ; ++i) run(one, r + i, s[i], e[i]);
+    return;
+  }
+  for (std::size_t i = 0; i < kQ; ++i) run(one, r + i, s[i], cs);
+  run(all, r, cs, ce);
+  for (std::size_t i = 0; i < kQ; ++i) run(one, r + i, ce, e[i]);
+}
+
 // out [m, cols] (row stride ldo) = p [m, rows] (row stride ldp) v [rows, cols] (row stride ldv):
-// out[r][x] = f32(sum_{j<rows} f64(p[r][j]) * f64(v[j][x])), lanes over columns, each lane one
-// chain over j. v is read in tiles of rows (about 16 KB) from memory once, the next tile
-// prefetched meanwhile: every row of p meets a tile (up to four rows of p sharing each promoted
-// vector of it) while it is in L1, the sums carried in fp64 between tiles.
+// out[r][x] = f32(sum_j f64(p[r][j]) * f64(v[j][x])) over j < rows, or over j in
+// [ranges[r].begin, ranges[r].end) when ranges is given; lanes over columns, each lane one chain over j in order.
+// v is read in tiles of rows (about 16 KB) from memory once, the next tile prefetched meanwhile:
+// every row of p meets a tile (up to four rows of p sharing each promoted vector of it) while it
+// is in L1, the sums carried in fp64 between tiles.
 inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::size_t m, std::size_t rows,
                           const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, float* HWY_RESTRICT out,
-                          std::size_t ldo) {
+                          std::size_t ldo, const quant::row_range* ranges) {
   const hn::ScalableTag<double> dd;
   double* pd = ScratchDoubles(kSlotWork0, m * rows);
   double* acc = ScratchDoubles(kSlotWork1, m * cols);
@@ -247,13 +277,12 @@ inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::siz
   std::fill(acc, acc + m * cols, 0.0);
   const std::size_t tile = std::max<std::size_t>(4, 16384 / (4 * cols));
   for (std::size_t j0 = 0; j0 < rows; j0 += tile) {
-    const std::size_t n = std::min(tile, rows - j0);
-    const float* vt = v + j0 * ldv;
-    const float* next = vt + tile * ldv;
+    const std::size_t j1 = std::min(rows, j0 + tile);
+    const float* next = v + j1 * ldv;  // the next tile, prefetched by the first pass over this one
     std::size_t r = 0;
-    for (; r + 4 <= m; r += 4, next = nullptr) PVTile<4>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
-    for (; r + 2 <= m; r += 2, next = nullptr) PVTile<2>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
-    for (; r < m; ++r, next = nullptr) PVTile<1>(dd, pd + r * rows + j0, rows, n, vt, ldv, cols, acc + r * cols, cols, next);
+    for (; r + 4 <= m; r += 4) PVSet<4>(dd, pd, rows, r, j0, j1, v, ldv, cols, acc, ranges, next);
+    for (; r + 2 <= m; r += 2) PVSet<2>(dd, pd, rows, r, j0, j1, v, ldv, cols, acc, ranges, next);
+    for (; r < m; ++r) PVSet<1>(dd, pd, rows, r, j0, j1, v, ldv, cols, acc, ranges, next);
   }
   for (std::size_t r = 0; r < m; ++r)
     for (std::size_t x = 0; x < cols; ++x) out[r * ldo + x] = static_cast<float>(acc[r * cols + x]);

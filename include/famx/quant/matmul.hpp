@@ -121,6 +121,18 @@ FAMX_KERNEL_LINKAGE void exact_matmul_t_blocks(const tensor_view& a, std::span<c
 // inner stride; out is row-major.
 FAMX_KERNEL_LINKAGE void exact_matmul(const tensor_view& p, const tensor_view& v, std::span<float> out);
 
+// The rows [begin, end) of a matrix that one row of another meets (exact_matmul_ranges).
+struct row_range {
+  std::size_t begin = 0, end = 0;
+};
+
+// exact_matmul with each row of p over its own rows of v: out row r sums v's rows
+// [ranges[r].begin, ranges[r].end) in order (a causal or sliding-window mask over a run of
+// queries), bit for bit exact_vecmat over those rows; p's entries outside a row's range do not
+// affect it, and v's rows outside every range are not read.
+FAMX_KERNEL_LINKAGE void exact_matmul_ranges(const tensor_view& p, const tensor_view& v, std::span<const row_range> ranges,
+                                             std::span<float> out);
+
 // out [n] = p [m] v [m, n] with every entry one fp64 sum over v's rows in order, rounded to f32
 // once (attention's weighted sum of values). v is an f32 rank-2 view with unit inner stride.
 FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out);
