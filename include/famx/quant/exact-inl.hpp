@@ -1,9 +1,9 @@
 // Per-target dense products in which every output is one fp64 sum in a fixed order, rounded to f32
 // once: C = A B^T (lanes over rows of A, or over rows of B when B is in transposed blocks, a
 // sequential sum over k in each lane) and out = P V (lanes over columns of V, a sequential sum
-// over its rows), and the gated delta rule's state step (the same lanes and sums). The product of two floats is exact in fp64, so a lane's FMA equals
-// the scalar loop's multiply-then-add: every target gives the scalar loop's bits. Re-included once
-// per Highway target by <famx/kernels.hpp>.
+// over its rows), and the gated delta rule's state step (the same lanes and sums). The product of
+// two floats is exact in fp64, so a lane's FMA equals the scalar loop's multiply-then-add: every
+// target gives the scalar loop's bits. Re-included once per Highway target by <famx/kernels.hpp>.
 
 #include <algorithm>
 #include <cstddef>
@@ -191,8 +191,8 @@ inline void ExactMatmulTBlocks(const float* HWY_RESTRICT a, std::size_t lda, std
 
 // Rows [0, rows) of one chunk of kVecs * Lanes(dd) columns: acc [kQ, .] (row stride lda, doubles)
 // += pd [kQ, rows] (doubles, row stride ldp) v [rows, .] (row stride ldv), each lane one chain over
-// the rows in order, each promoted vector of v met by the kQ rows of pd. With `next`, also
-// prefetches the `line_bytes` of each row that many rows further on.
+// the rows in order, each promoted vector of v met by the kQ rows of pd. With `next`, reading row j
+// also prefetches line_bytes of row j at `next` (the next tile's rows).
 template <std::size_t kQ, std::size_t kVecs, class DD>
 HWY_INLINE void PVChunk(DD dd, const double* HWY_RESTRICT pd, std::size_t ldp, std::size_t rows,
                         const float* HWY_RESTRICT v, std::size_t ldv, double* HWY_RESTRICT acc, std::size_t lda,
@@ -241,7 +241,8 @@ HWY_INLINE void PVSet(DD dd, const double* HWY_RESTRICT pd, std::size_t rows, st
                       std::size_t j1, const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols,
                       double* HWY_RESTRICT acc, const quant::row_range* ranges, const float*& next) {
   const auto run = [&](auto q, std::size_t i, std::size_t a, std::size_t b) {  // rows [a, b) of pd's rows [i, i + q)
-    if (a < b) PVTile<decltype(q)::value>(dd, pd + i * rows + a, rows, b - a, v + a * ldv, ldv, cols, acc + i * cols, cols, next);
+    if (a < b)
+      PVTile<decltype(q)::value>(dd, pd + i * rows + a, rows, b - a, v + a * ldv, ldv, cols, acc + i * cols, cols, next);
     next = nullptr;
   };
   constexpr std::integral_constant<std::size_t, kQ> all;
@@ -263,10 +264,10 @@ HWY_INLINE void PVSet(DD dd, const double* HWY_RESTRICT pd, std::size_t rows, st
 
 // out [m, cols] (row stride ldo) = p [m, rows] (row stride ldp) v [rows, cols] (row stride ldv):
 // out[r][x] = f32(sum_j f64(p[r][j]) * f64(v[j][x])) over j < rows, or over j in
-// [ranges[r].begin, ranges[r].end) when ranges is given; lanes over columns, each lane one chain over j in order.
-// v is read in tiles of rows (about 16 KB) from memory once, the next tile prefetched meanwhile:
-// every row of p meets a tile (up to four rows of p sharing each promoted vector of it) while it
-// is in L1, the sums carried in fp64 between tiles.
+// [ranges[r].begin, ranges[r].end) when ranges is given; lanes over columns, each lane one chain
+// over j in order. v is read in tiles of rows (about 16 KB) from memory once, the next tile
+// prefetched meanwhile: every row of p meets a tile (up to four rows of p sharing each promoted
+// vector of it) while it is in L1, the sums carried in fp64 between tiles.
 inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::size_t m, std::size_t rows,
                           const float* HWY_RESTRICT v, std::size_t ldv, std::size_t cols, float* HWY_RESTRICT out,
                           std::size_t ldo, const quant::row_range* ranges) {
@@ -278,7 +279,7 @@ inline void ExactMatmulPV(const float* HWY_RESTRICT p, std::size_t ldp, std::siz
   const std::size_t tile = std::max<std::size_t>(4, 16384 / (4 * cols));
   for (std::size_t j0 = 0; j0 < rows; j0 += tile) {
     const std::size_t j1 = std::min(rows, j0 + tile);
-    const float* next = v + j1 * ldv;  // the next tile, prefetched by the first pass over this one
+    const float* next = j1 < rows ? v + j1 * ldv : nullptr;  // prefetched by the first pass over this tile
     std::size_t r = 0;
     for (; r + 4 <= m; r += 4) PVSet<4>(dd, pd, rows, r, j0, j1, v, ldv, cols, acc, ranges, next);
     for (; r + 2 <= m; r += 2) PVSet<2>(dd, pd, rows, r, j0, j1, v, ldv, cols, acc, ranges, next);
