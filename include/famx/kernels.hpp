@@ -226,41 +226,39 @@ FAMX_KERNEL_LINKAGE void exact_matmul_t_blocks(const tensor_view& a, std::span<c
     std::fill(c.begin(), c.end(), 0.0f);
 }
 
-FAMX_KERNEL_LINKAGE void exact_matmul(const tensor_view& p, const tensor_view& v, std::span<float> out) {
-  detail::check_rows_view(p, "exact_matmul", "p");
-  detail::check_rows_view(v, "exact_matmul", "v");
+// exact_matmul (ranges null) and exact_matmul_ranges, named `fn` in errors: the checks, then the kernel.
+inline void exact_matmul_checked(const tensor_view& p, const tensor_view& v, const std::span<const row_range>* ranges,
+                                 std::span<float> out, const std::string& fn) {
+  detail::check_rows_view(p, fn.c_str(), "p");
+  detail::check_rows_view(v, fn.c_str(), "v");
   const auto m = static_cast<std::size_t>(p.dims[0]), k = static_cast<std::size_t>(p.dims[1]);
   const auto n = static_cast<std::size_t>(v.dims[1]);
   if (v.dims[0] != p.dims[1])
-    throw error(errc::shape_mismatch, "exact_matmul.v", to_string(v.dims), "[" + std::to_string(k) + ", n] (p's columns)");
+    throw error(errc::shape_mismatch, fn + ".v", to_string(v.dims), "[" + std::to_string(k) + ", n] (p's columns)");
+  if (ranges != nullptr) {
+    if (ranges->size() != m)
+      throw error(errc::shape_mismatch, fn + ".ranges", detail::size_str(ranges->size()), detail::size_str(m) + " (one per row of p)");
+    for (std::size_t r = 0; r < m; ++r)
+      if ((*ranges)[r].begin > (*ranges)[r].end || (*ranges)[r].end > k)
+        throw error(errc::invalid_value, fn + ".ranges." + std::to_string(r),
+                    "[" + std::to_string((*ranges)[r].begin) + ", " + std::to_string((*ranges)[r].end) + ")",
+                    "rows [begin, end) of v within [0, " + std::to_string(k) + ")");
+  }
   if (out.size() != m * n)
-    throw error(errc::shape_mismatch, "exact_matmul.out", detail::size_str(out.size()), detail::size_str(m * n) + " (m * n)");
+    throw error(errc::shape_mismatch, fn + ".out", detail::size_str(out.size()), detail::size_str(m * n) + " (m * n)");
   if (m != 0 && n != 0)
     HWY_DYNAMIC_DISPATCH(ExactMatmulPV)(p.as<float>(), static_cast<std::size_t>(p.strides[0]), m, k, v.as<float>(),
-                                        static_cast<std::size_t>(v.strides[0]), n, out.data(), n, nullptr);
+                                        static_cast<std::size_t>(v.strides[0]), n, out.data(), n,
+                                        ranges == nullptr ? nullptr : ranges->data());
+}
+
+FAMX_KERNEL_LINKAGE void exact_matmul(const tensor_view& p, const tensor_view& v, std::span<float> out) {
+  exact_matmul_checked(p, v, nullptr, out, "exact_matmul");
 }
 
 FAMX_KERNEL_LINKAGE void exact_matmul_ranges(const tensor_view& p, const tensor_view& v, std::span<const row_range> ranges,
                                              std::span<float> out) {
-  detail::check_rows_view(p, "exact_matmul_ranges", "p");
-  detail::check_rows_view(v, "exact_matmul_ranges", "v");
-  const auto m = static_cast<std::size_t>(p.dims[0]), k = static_cast<std::size_t>(p.dims[1]);
-  const auto n = static_cast<std::size_t>(v.dims[1]);
-  if (v.dims[0] != p.dims[1])
-    throw error(errc::shape_mismatch, "exact_matmul_ranges.v", to_string(v.dims), "[" + std::to_string(k) + ", n] (p's columns)");
-  if (ranges.size() != m)
-    throw error(errc::shape_mismatch, "exact_matmul_ranges.ranges", detail::size_str(ranges.size()),
-                detail::size_str(m) + " (one per row of p)");
-  for (std::size_t r = 0; r < m; ++r)
-    if (ranges[r].begin > ranges[r].end || ranges[r].end > k)
-      throw error(errc::invalid_value, "exact_matmul_ranges.ranges." + std::to_string(r),
-                  "[" + std::to_string(ranges[r].begin) + ", " + std::to_string(ranges[r].end) + ")",
-                  "rows [begin, end) of v within [0, " + std::to_string(k) + ")");
-  if (out.size() != m * n)
-    throw error(errc::shape_mismatch, "exact_matmul_ranges.out", detail::size_str(out.size()), detail::size_str(m * n) + " (m * n)");
-  if (m != 0 && n != 0)
-    HWY_DYNAMIC_DISPATCH(ExactMatmulPV)(p.as<float>(), static_cast<std::size_t>(p.strides[0]), m, k, v.as<float>(),
-                                        static_cast<std::size_t>(v.strides[0]), n, out.data(), n, ranges.data());
+  exact_matmul_checked(p, v, &ranges, out, "exact_matmul_ranges");
 }
 
 FAMX_KERNEL_LINKAGE void exact_vecmat(std::span<const float> p, const tensor_view& v, std::span<float> out) {
